@@ -1,0 +1,308 @@
+"""The command line: parse, call one core function, hand its result to the renderer.
+
+Both spellings work::
+
+    webservice [OPTIONS] [TYPE] ACTION [-- EXTRA ARGS...]     (the old order)
+    webservice ACTION [TYPE] [OPTIONS] [-- EXTRA ARGS...]
+
+``normalise_argv`` rewrites the old order into the new one before click sees it, and
+takes everything after ``--`` aside so that it can never be mistaken for the type.
+Commands are thin: no logic lives here beyond turning options into a ``Request``.
+This module must stay cheap to import (``--help`` and completion): it imports click and
+nothing heavy; the core modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from webservice import __version__
+from webservice.errors import UsageError
+
+ACTIONS = ("start", "stop", "restart", "status", "logs", "shell")
+# options that take a value (so that their value is not taken for the type or action)
+VALUE_OPTIONS = {
+    "--backend", "--template", "-m", "--mem", "-c", "--cpu", "-r", "--replicas",
+    "--buildservice-image", "--health-check-path", "--mount", "--tool", "--timeout",
+    "--routing", "-l", "--last", "--since",
+}
+
+
+def prog_name() -> str:
+    return "toolforge webservice" if os.environ.get("TOOLFORGE_CLI") else "webservice"
+
+
+def normalise_argv(argv: list[str]) -> tuple[list[str], tuple[str, ...] | None]:
+    """Return (arguments for click in the new order, extra args after ``--`` or None)."""
+    extra = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], tuple(argv[cut + 1:])
+    options: list[str] = []
+    positionals: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token.startswith("-") and token != "-":
+            options.append(token)
+            if token in VALUE_OPTIONS:
+                value = next(tokens, None)
+                if value is not None:
+                    options.append(value)
+        else:
+            positionals.append(token)
+    actions = [p for p in positionals if p in ACTIONS]
+    if not actions:
+        if positionals:
+            raise UsageError(
+                f"no action given (got {' '.join(positionals)[:60]!r})",
+                hint=f"use one of {', '.join(ACTIONS)}, e.g. '{prog_name()} python3.11 start'",
+            )
+        return options, extra
+    action = actions[0]
+    others = positionals.copy()
+    others.remove(action)
+    if len(others) > 1:
+        raise UsageError(
+            f"too many arguments: {' '.join(others)[:80]!r}",
+            hint="give at most one type; put the command's own arguments after '--'",
+        )
+    return [action, *others, *options], extra
+
+
+def _type_names() -> list[str]:
+    try:
+        from webservice.context import cached_type_names
+
+        return cached_type_names()
+    except Exception:  # help must never fail because of the catalogue
+        return []
+
+
+def _complete_types(ctx, param, incomplete):
+    return [name for name in _type_names() if name.startswith(incomplete)]
+
+
+class WebserviceGroup(click.Group):
+    def format_epilog(self, ctx, formatter):
+        names = _type_names()
+        if names:
+            with formatter.section("Types"):
+                formatter.write_text(", ".join(names))
+        examples = [
+            "python3.11 start",
+            "start php8.2 --cpu 0.5 --mem 1Gi",
+            "status --json",
+            "logs -f",
+            "--dry-run python3.11 start",
+            "shell -- ls -l",
+        ]
+        with formatter.section("Examples"):
+            for example in examples:
+                formatter.write(f"{'':>{formatter.current_indent}}{prog_name()} {example}\n")
+        formatter.write_paragraph()
+        formatter.write_text(
+            "Options of an action: 'webservice ACTION --help'. The old order "
+            "[OPTIONS] [TYPE] ACTION also works. Manual: man webservice."
+        )
+
+    def format_usage(self, ctx, formatter):
+        formatter.write(f"Usage: {ctx.command_path} ACTION [TYPE] [OPTIONS] [-- EXTRA ARGS...]\n")
+        formatter.write(f"   or: {ctx.command_path} [OPTIONS] [TYPE] ACTION [-- EXTRA ARGS...]\n")
+
+    def list_commands(self, ctx):
+        return list(ACTIONS)
+
+
+def _common(function):
+    """Options that every action accepts (as the old command did)."""
+    decorators = [
+        click.argument("type", required=False, metavar="[TYPE]", shell_complete=_complete_types),
+        click.option("--tool", metavar="NAME", help="Act for this tool (default: the tool account you are; env WEBSERVICE_TOOL)."),
+        click.option("--backend", metavar="BACKEND", help="Only 'kubernetes' (the grid engine is retired)."),
+        click.option("--template", metavar="PATH", help="Read service.template from PATH."),
+        click.option("-m", "--mem", metavar="QUANTITY", help="Memory limit, e.g. 1Gi or 1.5Gi (request: half)."),
+        click.option("-c", "--cpu", metavar="QUANTITY", help="CPU limit, e.g. 0.5 or 500m (request: half)."),
+        click.option("-r", "--replicas", type=click.IntRange(1, 16), metavar="N", help="Number of pods (1-16)."),
+        click.option("--buildservice-image", metavar="IMAGE", help="Image for the buildservice type (default tool-<tool>/tool-<tool>:latest)."),
+        click.option("--health-check-path", metavar="PATH", help="HTTP path probed for startup, readiness and liveness."),
+        click.option("--mount", type=click.Choice(["all", "none"]), help="Mount the tool's NFS storage (default all)."),
+        click.option("--routing", type=click.Choice(["ingress", "legacy-path", "httproute"]), help="Routing object to create (default from config)."),
+        click.option("--json", "json_output", is_flag=True, help="Machine-readable output."),
+        click.option("--debug", is_flag=True, help="Show API requests and details of errors."),
+        click.option("--canonical", is_flag=True, hidden=True, help="Ignored (kept for old scripts)."),
+        click.option("--release", metavar="RELEASE", hidden=True, help="Ignored (kept for old scripts)."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def _waiting(function):
+    function = click.option("--timeout", type=click.IntRange(1, 3600), metavar="SECONDS", help="How long to wait (default 180).")(function)
+    function = click.option("--wait/--no-wait", default=True, help="Wait until it serves (default) or return at once.")(function)
+    return function
+
+
+def _dry_run(function):
+    return click.option("--dry-run", is_flag=True, help="Print the objects that would be applied; touch nothing.")(function)
+
+
+@click.group(cls=WebserviceGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="webservice", message="%(prog)s %(version)s")
+def cli():
+    """Run your tool's website on Toolforge Kubernetes.
+
+    ACTION is one of start, stop, restart, status, logs, shell.
+    """
+
+
+def _request(action: str, ctx: click.Context, **kwargs) -> "Request":
+    from webservice.request import Request
+
+    if kwargs.get("backend") == "gridengine":
+        raise UsageError(
+            "the grid engine backend is retired: webservices run on Kubernetes only",
+            hint="drop '--backend gridengine'",
+        )
+    kwargs.pop("canonical", None)
+    kwargs.pop("release", None)
+    kwargs["json"] = kwargs.pop("json_output", False)
+    kwargs["type"] = kwargs.pop("type", None)
+    return Request(action=action, extra_args=(ctx.obj or {}).get("extra"), **kwargs)
+
+
+def _run(request) -> int:
+    from webservice import output
+
+    return output.emit(request, _dispatch(request))
+
+
+def _dispatch(request):
+    if request.action in ("start", "restart") and request.dry_run:
+        from webservice.render import dry_run
+
+        return dry_run(request)
+    try:
+        from webservice import lifecycle
+    except ImportError:
+        lifecycle = None
+    if request.action in ("start", "stop", "restart", "status") and lifecycle is not None:
+        return getattr(lifecycle, request.action)(request)
+    if request.action == "logs":
+        try:
+            from webservice.logs import logs
+        except ImportError:
+            logs = None
+        if logs is not None:
+            return logs(request)
+    if request.action == "shell":
+        try:
+            from webservice.shell import shell
+        except ImportError:
+            shell = None
+        if shell is not None:
+            return shell(request)
+    from webservice.errors import NotAvailableError
+
+    raise NotAvailableError(f"'{request.action}' is not available yet in this version", hint="use --dry-run to see what start would apply")
+
+
+@cli.command("start")
+@_common
+@_waiting
+@_dry_run
+@click.pass_context
+def start_command(ctx, **kwargs):
+    """Start the webservice and wait until it serves."""
+    return _run(_request("start", ctx, **kwargs))
+
+
+@cli.command("restart")
+@_common
+@_waiting
+@_dry_run
+@click.pass_context
+def restart_command(ctx, **kwargs):
+    """Roll new pods in (applying changed options), or start it if it is not running."""
+    return _run(_request("restart", ctx, **kwargs))
+
+
+@cli.command("stop")
+@_common
+@_waiting
+@click.pass_context
+def stop_command(ctx, **kwargs):
+    """Stop the webservice: remove its routing, Service and Deployment."""
+    return _run(_request("stop", ctx, **kwargs))
+
+
+@cli.command("status")
+@_common
+@click.pass_context
+def status_command(ctx, **kwargs):
+    """Show whether it runs and serves (exit 0 ready, 3 stopped, 4 unhealthy)."""
+    return _run(_request("status", ctx, **kwargs))
+
+
+@cli.command("logs")
+@_common
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C ends).")
+@click.option("-l", "--last", type=click.IntRange(0, 100000), metavar="N", help="Only the last N lines of each pod.")
+@click.option("--since", metavar="DURATION", help="Only lines newer than DURATION (30s, 5m, 2h, 1d).")
+@click.option("--previous", is_flag=True, help="The output of the previous (crashed) container.")
+@click.pass_context
+def logs_command(ctx, **kwargs):
+    """Show the logs of every pod of the webservice, merged in time order."""
+    return _run(_request("logs", ctx, **kwargs))
+
+
+@cli.command("shell")
+@_common
+@click.pass_context
+def shell_command(ctx, **kwargs):
+    """Open a shell (or run '-- CMD...') in a container like the webservice's."""
+    return _run(_request("shell", ctx, **kwargs))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``webservice`` and ``toolforge-webservice``; exits with the code."""
+    from webservice.errors import WebserviceError
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in args
+    if os.environ.get("_WEBSERVICE_COMPLETE"):
+        cli.main(args=args, prog_name="webservice", complete_var="_WEBSERVICE_COMPLETE")
+        return
+    try:
+        click_args, extra = normalise_argv(args)
+        if not click_args:
+            click_args = ["--help"]
+        code = cli.main(args=click_args, prog_name=prog_name(), obj={"extra": extra}, standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except WebserviceError as error:
+        from webservice import output
+
+        sys.exit(output.error(error, debug=debug))
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        from webservice import output
+
+        sys.exit(output.interrupted())
+    except click.ClickException as error:
+        from webservice import output
+
+        sys.exit(output.usage_error(error.format_message(), error))
+    except KeyboardInterrupt:
+        from webservice import output
+
+        sys.exit(output.interrupted())
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as error:  # noqa: BLE001 - the last line of defence: never a traceback
+        from webservice import output
+
+        sys.exit(output.internal_error(error, debug=debug))

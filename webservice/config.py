@@ -1,0 +1,218 @@
+"""Configuration layering: built-in defaults < site file < user file < environment < CLI.
+
+* site file: ``/etc/toolforge/webservice.yaml`` (``WEBSERVICE_SITE_CONFIG`` overrides the
+  path); it keeps the old command's flat format (``public_domain: ...``), so existing
+  files stay valid;
+* user file: ``webservice.yaml`` in the user's config dir found with platformdirs
+  (``$XDG_CONFIG_HOME/toolforge/webservice.yaml``; ``WEBSERVICE_CONFIG`` overrides);
+* environment: ``WEBSERVICE_<KEY>`` (``WEBSERVICE_ROUTING=legacy-path``);
+* command line: whatever the CLI passes in ``overrides``.
+
+Every value is checked; an invalid file, key or value is a ``ConfigError`` naming the
+file (or variable) and the key. This module reads files only; it never talks to a
+cluster and imports neither kubernetes nor rich.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from webservice.errors import ConfigError
+
+SITE_CONFIG = "/etc/toolforge/webservice.yaml"
+ROUTING_MODES = ("ingress", "legacy-path", "httproute")
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9.]*(:[0-9]+)?(/[-a-z0-9._]+)*$")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings webservice runs with, after layering. ``sources`` says where each came from."""
+
+    public_domain: str = "toolforge.org"
+    buildservice_repository: str = "tools-harbor.wmcloud.org"
+    routing: str = "ingress"
+    # legacy path routing (tools.wmflabs.org/<tool>/); empty means "<project>.wmflabs.org"
+    legacy_host: str = ""
+    # whether ingress-nginx allows snippet annotations on this cluster (off on new clusters)
+    legacy_snippets: bool = False
+    # the shared Gateway that HTTPRoutes attach to
+    gateway_name: str = "toolforge"
+    gateway_namespace: str = "toolforge-gateway"
+    gateway_section: str = ""
+    project: str = ""
+    catalogue_ttl: int = 3600
+    timeout: int = 180
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def effective_legacy_host(self, project: str) -> str:
+        return self.legacy_host or f"{project}.wmflabs.org"
+
+
+KEYS = tuple(f.name for f in fields(Config) if f.name != "sources")
+
+
+def _check_host(value: Any) -> str:
+    if not isinstance(value, str) or not _HOST.match(value):
+        raise ValueError("a lowercase DNS name such as toolforge.org")
+    return value
+
+
+def _check_optional_host(value: Any) -> str:
+    return "" if value in ("", None) else _check_host(value)
+
+
+def _check_name(value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValueError("a Kubernetes name (lowercase letters, digits, '-')")
+    return value
+
+
+def _check_optional_name(value: Any) -> str:
+    return "" if value in ("", None) else _check_name(value)
+
+
+def _check_registry(value: Any) -> str:
+    if not isinstance(value, str) or not _REGISTRY.match(value):
+        raise ValueError("a registry host name, such as tools-harbor.wmcloud.org")
+    return value
+
+
+def _check_routing(value: Any) -> str:
+    if value not in ROUTING_MODES:
+        raise ValueError("one of " + ", ".join(ROUTING_MODES))
+    return value
+
+
+def _check_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+        return value.lower() in ("true", "yes", "1", "on")
+    raise ValueError("true or false")
+
+
+def _check_positive_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("a whole number of seconds")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("a whole number of seconds") from None
+    if number <= 0 or number > 10**7 or (isinstance(value, float) and value != number):
+        raise ValueError("a whole number of seconds, more than 0")
+    return number
+
+
+CHECKS = {
+    "public_domain": _check_host,
+    "buildservice_repository": _check_registry,
+    "routing": _check_routing,
+    "legacy_host": _check_optional_host,
+    "legacy_snippets": _check_bool,
+    "gateway_name": _check_name,
+    "gateway_namespace": _check_name,
+    "gateway_section": _check_optional_name,
+    "project": _check_optional_name,
+    "catalogue_ttl": _check_positive_int,
+    "timeout": _check_positive_int,
+}
+
+
+def user_config_path(environ: Mapping[str, str]) -> Path:
+    if environ.get("WEBSERVICE_CONFIG"):
+        return Path(environ["WEBSERVICE_CONFIG"])
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("toolforge")) / "webservice.yaml"
+
+
+def site_config_path(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("WEBSERVICE_SITE_CONFIG") or SITE_CONFIG)
+
+
+def _read_file(path: Path) -> dict:
+    """Read one YAML config file; a missing file is empty; anything wrong is a ConfigError."""
+    import yaml
+
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(256 * 1024 + 1)
+    except FileNotFoundError:
+        return {}
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory, not a file") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    if len(raw) > 256 * 1024:
+        raise ConfigError(f"config file {path} is too large (over 256 KiB)")
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {path} must be a mapping of keys to values, not {type(data).__name__}",
+            hint="valid keys: " + ", ".join(KEYS),
+        )
+    return data
+
+
+def _normalise(data: Mapping, origin: str) -> dict:
+    out = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in CHECKS:
+            raise ConfigError(
+                f"{origin}: unknown key {str(key)[:60]!r}", hint="valid keys: " + ", ".join(KEYS)
+            )
+        try:
+            out[name] = CHECKS[name](value)
+        except ValueError as error:
+            raise ConfigError(
+                f"{origin}: key {name!r} has an invalid value {str(value)[:60]!r}; expected {error}"
+            ) from None
+    return out
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Layer defaults, site file, user file, environment and ``overrides`` (CLI)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {key: "default" for key in KEYS}
+
+    def layer(data: Mapping, origin: str) -> None:
+        for key, value in _normalise(data, origin).items():
+            values[key] = value
+            sources[key] = origin
+
+    site = site_config_path(environ)
+    layer(_read_file(site), f"config file {site}")
+    user = user_config_path(environ)
+    layer(_read_file(user), f"config file {user}")
+    from_env = {}
+    for key in KEYS:
+        variable = "WEBSERVICE_" + key.upper()
+        if variable in environ:
+            from_env[key] = environ[variable]
+            try:
+                layer({key: environ[variable]}, f"environment variable {variable}")
+            except ConfigError as error:
+                raise ConfigError(str(error).replace(f"key {key!r} has", "has")) from None
+    if overrides:
+        layer({k: v for k, v in overrides.items() if v is not None}, "command line")
+    return Config(**values, sources=sources)

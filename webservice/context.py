@@ -1,0 +1,108 @@
+"""Gather the inputs of a command: tool, config, catalogue, template, manifest -> Spec.
+
+This is the only place that reads those sources for a command, so that ``--dry-run``,
+``start``, ``restart`` and ``shell`` resolve the spec exactly the same way. It never
+talks to a cluster itself: the catalogue is read from the on-disk cache or the built-in
+copy unless the caller passes a ``fetch`` function (the lifecycle does, through
+``webservice.cluster``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from webservice.config import Config, load_config
+from webservice.request import Request
+from webservice.tool import Tool, identify
+
+
+def cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("webservice"))
+
+
+def cached_type_names() -> list[str]:
+    """Type names for help and completion: from the cache or the built-in catalogue."""
+    from webservice.catalogue import cached_type_names as names
+
+    return names(cache_dir())
+
+
+@dataclass
+class Context:
+    request: Request
+    tool: Tool
+    config: Config
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, request: Request) -> "Context":
+        tool = identify(request.tool or os.environ.get("WEBSERVICE_TOOL"))
+        overrides = {"routing": request.routing}
+        config = load_config(overrides)
+        return cls(request=request, tool=tool, config=config, warnings=request.warnings)
+
+    def catalogue(self, fetch: Callable[[], str] | None = None):
+        from webservice.catalogue import load_catalogue
+
+        catalogue = load_catalogue(cache_dir(), ttl=self.config.catalogue_ttl, fetch=fetch)
+        if getattr(catalogue, "warning", None):
+            self.warnings.append(catalogue.warning)
+        return catalogue
+
+    def template(self):
+        """service.template values (snake_case keys) and where they came from, or ({}, None)."""
+        from webservice.statefiles import find_template, load_template
+
+        path = find_template(self.tool.home, self.request.template)
+        if path is None:
+            return {}, None
+        template = load_template(path)
+        self.warnings.extend(template.warnings)
+        return dict(template.values), f"service.template ({path})"
+
+    def manifest(self):
+        from webservice.statefiles import read_manifest
+
+        return read_manifest(self.tool.home)
+
+    def spec(self, catalogue, manifest_data: dict | None = None, now=None):
+        from webservice.spec import resolve_spec
+
+        if now is None and os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
+            from datetime import datetime, timezone
+
+            now = datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), timezone.utc)
+        values, origin = self.template()
+        if manifest_data is None:
+            manifest_data = self.manifest().data
+        spec = resolve_spec(
+            tool=self.tool,
+            config=self.config,
+            catalogue=catalogue,
+            cli=self.request.spec_values(),
+            template=values,
+            template_origin=origin or "service.template",
+            manifest=manifest_data,
+            now=now,
+        )
+        if spec.deprecated:
+            self.warnings.append(
+                f"type {spec.type_name} is deprecated and will be removed; "
+                "move to a newer one (see 'webservice --help')"
+            )
+        return spec
+
+    def check_admission(self, obj: dict) -> None:
+        from webservice.admission import check_routing
+
+        check_routing(
+            obj,
+            self.tool.name,
+            [self.config.public_domain],
+            legacy_host=self.config.effective_legacy_host(self.config.project or self.tool.project),
+        )

@@ -1,0 +1,260 @@
+"""Pure builders of the Kubernetes objects of one webservice (REFERENCE section 2).
+
+One function per kind, each taking a ``Spec`` and returning a plain ``dict`` ready to
+be serialised (YAML for ``--dry-run``, JSON for server-side apply). No I/O, no clock,
+no kubernetes import: the same spec always gives the same objects, which is what the
+golden-file tests pin.
+
+Routing modes:
+
+* ``ingress`` (default): Ingress ``<tool>-subdomain`` for host ``<tool>.<domain>``.
+* ``legacy-path``: Ingress ``<tool>-legacy`` on ``<project>.wmflabs.org/<tool>/``. Where
+  ingress-nginx allows snippet annotations (``legacy_snippets: true``) this is the
+  seed's form: regex path, ``rewrite-target`` and a ``configuration-snippet`` redirecting
+  ``/<tool>`` to ``/<tool>/``. Where snippets are disabled (the default, as on current
+  clusters) it is a plain ``Prefix`` path ``/<tool>`` with no annotations at all, and the
+  container gets ``WEBSERVICE_PATH_PREFIX=/<tool>``: webservice-runner then serves the
+  app under ``/<tool>/`` and answers the bare ``/<tool>`` with a redirect that keeps the
+  query string. Both forms route the same URLs to the same backend paths.
+* ``httproute``: Gateway API HTTPRoute ``<tool>`` attached to the shared Gateway.
+"""
+
+from __future__ import annotations
+
+from webservice import quantity
+
+PORT = 8000
+CONTAINER = "webservice"
+RUNNER = "/usr/bin/webservice-runner"
+STARTED_AT = "toolforge.org/started-at"
+MOUNT_LABEL = "toolforge.org/mount-storage"
+COMPONENT = "app.kubernetes.io/component"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+PATH_PREFIX_ENV = "WEBSERVICE_PATH_PREFIX"
+
+
+def labels(tool: str) -> dict:
+    """The four labels every object of the webservice carries."""
+    return {
+        "toolforge": "tool",
+        "name": tool,
+        COMPONENT: "web",
+        MANAGED_BY: "webservice",
+    }
+
+
+def selector() -> str:
+    """The label selector that finds "the webservice" (REFERENCE: the last two labels)."""
+    return f"{COMPONENT}=web,{MANAGED_BY}=webservice"
+
+
+def _metadata(spec, name: str) -> dict:
+    return {"name": name, "namespace": spec.namespace, "labels": labels(spec.tool)}
+
+
+def resources(spec) -> dict:
+    return {
+        "limits": {
+            "cpu": quantity.format_cpu(spec.cpu_limit),
+            "memory": quantity.format_memory(spec.mem_limit),
+        },
+        "requests": {
+            "cpu": quantity.format_cpu(spec.cpu_request),
+            "memory": quantity.format_memory(spec.mem_request),
+        },
+    }
+
+
+def _probes(spec) -> dict:
+    """Startup, readiness and liveness probes: HTTP on --health-check-path, else TCP."""
+
+    def check() -> dict:  # a fresh dict each time: no shared YAML anchors in --dry-run
+        if spec.health_check_path:
+            return {"httpGet": {"path": spec.health_check_path, "port": PORT}}
+        return {"tcpSocket": {"port": PORT}}
+
+    return {
+        "startupProbe": {**check(), "periodSeconds": 2, "failureThreshold": 90, "timeoutSeconds": 2},
+        "readinessProbe": {**check(), "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 5},
+        "livenessProbe": {**check(), "periodSeconds": 20, "failureThreshold": 3, "timeoutSeconds": 5},
+    }
+
+
+def container_command(spec) -> list | None:
+    """The container command: webservice-runner for catalogue types; for build-service
+    images the image's own entrypoint unless extra args replace it."""
+    if spec.buildservice:
+        return list(spec.extra_args) or None
+    return [RUNNER, "--type", spec.runner, "--port", str(PORT), *spec.extra_args]
+
+
+def _env(spec) -> list:
+    env = []
+    if spec.buildservice:
+        env += [{"name": "PORT", "value": str(PORT)}, {"name": "NO_HOME", "value": "a buildservice pod does not need a home"}]
+    if spec.routing == "legacy-path" and not spec.legacy_snippets:
+        env.append({"name": PATH_PREFIX_ENV, "value": f"/{spec.tool}"})
+    return env
+
+
+def _container(spec) -> dict:
+    container = {"name": CONTAINER, "image": spec.image}
+    command = container_command(spec)
+    if command:
+        container["command"] = command
+    if not spec.buildservice and spec.mount != "none":
+        container["workingDir"] = f"/data/project/{spec.tool}/"
+    env = _env(spec)
+    if env:
+        container["env"] = env
+    container["ports"] = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
+    container["resources"] = resources(spec)
+    container.update(_probes(spec))
+    return container
+
+
+def build_deployment(spec) -> dict:
+    pod_labels = labels(spec.tool)
+    pod_labels[MOUNT_LABEL] = spec.mount
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(spec, spec.tool),
+        "spec": {
+            "replicas": spec.replicas,
+            "selector": {"matchLabels": labels(spec.tool)},
+            # new pods become ready before old ones go: no 502s during a restart
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": {STARTED_AT: spec.started_at}},
+                "spec": {"containers": [_container(spec)]},
+            },
+        },
+    }
+
+
+def build_service(spec) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(spec, spec.tool),
+        "spec": {
+            "selector": {"name": spec.tool},
+            "ports": [{"name": "http", "protocol": "TCP", "port": PORT, "targetPort": PORT}],
+        },
+    }
+
+
+def _backend(spec) -> dict:
+    return {"service": {"name": spec.tool, "port": {"number": PORT}}}
+
+
+def build_ingress(spec) -> dict:
+    if spec.routing == "legacy-path":
+        return build_legacy_ingress(spec)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _metadata(spec, f"{spec.tool}-subdomain"),
+        "spec": {
+            "rules": [
+                {
+                    "host": f"{spec.tool}.{spec.public_domain}",
+                    "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": _backend(spec)}]},
+                }
+            ]
+        },
+    }
+
+
+def build_legacy_ingress(spec) -> dict:
+    metadata = _metadata(spec, f"{spec.tool}-legacy")
+    if spec.legacy_snippets:
+        metadata["annotations"] = {
+            "nginx.ingress.kubernetes.io/use-regex": "true",
+            "nginx.ingress.kubernetes.io/rewrite-target": f"/{spec.tool}/$2",
+            "nginx.ingress.kubernetes.io/configuration-snippet": f"rewrite ^(/{spec.tool})$ $1/ redirect;\n",
+        }
+        path = {"path": f"/{spec.tool}(/|$)(.*)", "pathType": "ImplementationSpecific", "backend": _backend(spec)}
+    else:
+        path = {"path": f"/{spec.tool}", "pathType": "Prefix", "backend": _backend(spec)}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": metadata,
+        "spec": {"rules": [{"host": spec.legacy_host, "http": {"paths": [path]}}]},
+    }
+
+
+def build_httproute(spec) -> dict:
+    parent = {
+        "group": "gateway.networking.k8s.io",
+        "kind": "Gateway",
+        "name": spec.gateway_name,
+        "namespace": spec.gateway_namespace,
+    }
+    if spec.gateway_section:
+        parent["sectionName"] = spec.gateway_section
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _metadata(spec, spec.tool),
+        "spec": {
+            "parentRefs": [parent],
+            "hostnames": [f"{spec.tool}.{spec.public_domain}"],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [{"group": "", "kind": "Service", "name": spec.tool, "port": PORT}],
+                }
+            ],
+        },
+    }
+
+
+def build_routing(spec) -> dict:
+    """The routing object of the configured mode."""
+    if spec.routing == "httproute":
+        return build_httproute(spec)
+    return build_ingress(spec)
+
+
+def build_all(spec) -> list[dict]:
+    """Every object ``start`` applies, in apply order (routing last, once it can serve)."""
+    return [build_deployment(spec), build_service(spec), build_routing(spec)]
+
+
+SHELL_COMPONENT = "webservice-interactive"
+
+
+def build_shell_pod(spec, name: str, command: list[str] | None = None, tty: bool = True) -> dict:
+    """The pod of ``webservice shell`` (REFERENCE section 2), for ``kubectl run --overrides``."""
+    container = {
+        "name": name,
+        "image": spec.image,
+        "command": list(command) if command else ["/bin/bash", "-il"],
+        "stdin": True,
+        "stdinOnce": True,
+        "tty": tty,
+        "resources": resources(spec),
+    }
+    if not spec.buildservice and spec.mount != "none":
+        container["workingDir"] = f"/data/project/{spec.tool}/"
+    if spec.buildservice:
+        container["env"] = [{"name": "NO_HOME", "value": "a buildservice pod does not need a home"}]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": spec.namespace,
+            "labels": {
+                "name": name,
+                COMPONENT: SHELL_COMPONENT,
+                MANAGED_BY: "webservice",
+                "toolforge": "tool",
+                MOUNT_LABEL: spec.mount,
+            },
+        },
+        "spec": {"restartPolicy": "Never", "containers": [container]},
+    }
