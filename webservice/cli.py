@@ -27,7 +27,7 @@ ACTIONS = ("start", "stop", "restart", "status", "logs", "shell")
 VALUE_OPTIONS = {
     "--backend", "--template", "-m", "--mem", "-c", "--cpu", "-r", "--replicas",
     "--buildservice-image", "--health-check-path", "--mount", "--tool", "--timeout",
-    "--routing", "-l", "--last", "--since",
+    "--routing", "-l", "--last", "--since", "--release",
 }
 
 

@@ -58,7 +58,7 @@ KEYS = tuple(f.name for f in fields(Config) if f.name != "sources")
 
 
 def _check_host(value: Any) -> str:
-    if not isinstance(value, str) or not _HOST.match(value):
+    if not isinstance(value, str) or not _HOST.fullmatch(value):
         raise ValueError("a lowercase DNS name such as toolforge.org")
     return value
 
@@ -68,7 +68,7 @@ def _check_optional_host(value: Any) -> str:
 
 
 def _check_name(value: Any) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ValueError("a Kubernetes name (lowercase letters, digits, '-')")
     return value
 
@@ -78,7 +78,7 @@ def _check_optional_name(value: Any) -> str:
 
 
 def _check_registry(value: Any) -> str:
-    if not isinstance(value, str) or not _REGISTRY.match(value):
+    if not isinstance(value, str) or not _REGISTRY.fullmatch(value):
         raise ValueError("a registry host name, such as tools-harbor.wmcloud.org")
     return value
 
@@ -102,7 +102,7 @@ def _check_positive_int(value: Any) -> int:
         raise ValueError("a whole number of seconds")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: .inf in YAML
         raise ValueError("a whole number of seconds") from None
     if number <= 0 or number > 10**7 or (isinstance(value, float) and value != number):
         raise ValueError("a whole number of seconds, more than 0")
@@ -148,7 +148,7 @@ def _read_file(path: Path) -> dict:
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a directory, not a file") from None
     except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
     if len(raw) > 256 * 1024:
         raise ConfigError(f"config file {path} is too large (over 256 KiB)")
     try:
@@ -204,11 +204,9 @@ def load_config(
     layer(_read_file(site), f"config file {site}")
     user = user_config_path(environ)
     layer(_read_file(user), f"config file {user}")
-    from_env = {}
     for key in KEYS:
         variable = "WEBSERVICE_" + key.upper()
         if variable in environ:
-            from_env[key] = environ[variable]
             try:
                 layer({key: environ[variable]}, f"environment variable {variable}")
             except ConfigError as error:

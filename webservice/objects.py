@@ -173,7 +173,7 @@ def build_legacy_ingress(spec) -> dict:
         metadata["annotations"] = {
             "nginx.ingress.kubernetes.io/use-regex": "true",
             "nginx.ingress.kubernetes.io/rewrite-target": f"/{spec.tool}/$2",
-            "nginx.ingress.kubernetes.io/configuration-snippet": f"rewrite ^(/{spec.tool})$ $1/ redirect;\n",
+            "nginx.ingress.kubernetes.io/configuration-snippet": f"rewrite ^(/{spec.tool})$ $1/ redirect;",
         }
         path = {"path": f"/{spec.tool}(/|$)(.*)", "pathType": "ImplementationSpecific", "backend": _backend(spec)}
     else:

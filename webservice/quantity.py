@@ -10,7 +10,7 @@ helpers.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from webservice.errors import InputError
 
@@ -28,14 +28,17 @@ _DECIMAL = {
     "E": Decimal(10**18),
 }
 _QUANTITY = re.compile(
-    r"^(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+    r"(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?"
 )
 
 MEMORY_EXAMPLES = "e.g. 512Mi, 1.5Gi, 2G"
 CPU_EXAMPLES = "e.g. 0.5, 500m, 1"
 # Quantities beyond this are certainly typos; they would only be refused by the cluster.
 _MAX = Decimal(2**63)
+# Enough digits for any accepted text (64 characters, exponent within +-30, times 2**60)
+# to be computed exactly: the default 28 would silently round 1.0000...01Gi to 1Gi.
+_PRECISION = 200
 
 
 def parse(text: object, what: str = "quantity") -> Decimal:
@@ -48,9 +51,9 @@ def parse(text: object, what: str = "quantity") -> Decimal:
     if isinstance(text, (int, float)):
         text = repr(text) if isinstance(text, float) else str(text)
     if not isinstance(text, str):
-        raise InputError(f"{what}: {text!r} is not a quantity")
+        raise InputError(f"{what}: {_shorten(repr(text))} is not a quantity")
     candidate = text.strip()
-    match = _QUANTITY.match(candidate) if len(candidate) <= 64 else None
+    match = _QUANTITY.fullmatch(candidate) if len(candidate) <= 64 else None
     if not match:
         raise InputError(
             f"{what}: {_shorten(text)!r} is not a Kubernetes quantity",
@@ -62,15 +65,17 @@ def parse(text: object, what: str = "quantity") -> Decimal:
     except InvalidOperation:  # pragma: no cover - the regex admits only valid numbers
         raise InputError(f"{what}: {_shorten(text)!r} is not a number") from None
     suffix = match["suffix"] or ""
-    if suffix in _BINARY:
-        value = number * _BINARY[suffix]
-    elif suffix in _DECIMAL:
-        value = number * _DECIMAL[suffix]
-    else:
-        exponent = int(suffix[1:])
-        if abs(exponent) > 30:
-            raise InputError(f"{what}: {_shorten(text)!r} is out of range")
-        value = number.scaleb(exponent)
+    with localcontext() as context:
+        context.prec = _PRECISION
+        if suffix in _BINARY:
+            value = number * _BINARY[suffix]
+        elif suffix in _DECIMAL:
+            value = number * _DECIMAL[suffix]
+        else:
+            exponent = int(suffix[1:])
+            if abs(exponent) > 30:
+                raise InputError(f"{what}: {_shorten(text)!r} is out of range")
+            value = number.scaleb(exponent)
     if abs(value) >= _MAX:
         raise InputError(f"{what}: {_shorten(text)!r} is out of range")
     return value
@@ -86,7 +91,10 @@ def parse_cpu(text: object, what: str = "--cpu") -> Decimal:
     value = parse(text, what)
     if value <= 0:
         raise InputError(f"{what}: must be more than 0, got {_shorten(text)!r}", hint=CPU_EXAMPLES)
-    if value * 1000 != (value * 1000).to_integral_value():
+    with localcontext() as context:
+        context.prec = _PRECISION
+        finer = value * 1000 != (value * 1000).to_integral_value()
+    if finer:
         raise InputError(
             f"{what}: {_shorten(text)!r} is finer than one millicore (1m)", hint=CPU_EXAMPLES
         )
@@ -120,17 +128,21 @@ def format_cpu(cores: Decimal) -> str:
 
 
 def format_memory(size: Decimal) -> str:
-    """Canonical memory text: the largest exact binary suffix, else decimal, else bytes."""
+    """Canonical memory text: the exact suffix giving the smallest number, binary on a tie.
+
+    ``1.5Gi`` is ``1536Mi``, ``2G`` stays ``2G`` (not ``1953125Ki``, although that is
+    exact too), an odd byte count is plain bytes.
+    """
     size = int(size)
-    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
-        unit = _BINARY[suffix]
-        if size % unit == 0:
-            return f"{size // unit}{suffix}"
-    for suffix in ("E", "P", "T", "G", "M", "k"):
-        unit = int(_DECIMAL[suffix])
-        if size % unit == 0:
-            return f"{size // unit}{suffix}"
-    return str(size)
+    if size == 0:
+        return "0"
+    best = str(size)
+    best_count = abs(size)
+    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki", "E", "P", "T", "G", "M", "k"):
+        unit = _BINARY[suffix] if suffix in _BINARY else int(_DECIMAL[suffix])
+        if size % unit == 0 and abs(size) // unit < best_count:
+            best, best_count = f"{size // unit}{suffix}", abs(size) // unit
+    return best
 
 
 CPU_REQUEST_THRESHOLD = Decimal("0.25")

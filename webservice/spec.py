@@ -193,11 +193,14 @@ def resolve_spec(
     limits = dict(DEFAULT_LIMITS)
     limits.update(PROFILE_LIMITS.get(wstype.profile, {}))
     requests = dict(DEFAULT_REQUESTS)
+    def named(key: str, option: str) -> str:
+        return option if sources[key] == "command line" else f"{key} in {sources[key]}"
+
     if "cpu" in chosen:
-        limits["cpu"] = quantity.parse_cpu(chosen["cpu"], f"cpu ({sources['cpu']})")
+        limits["cpu"] = quantity.parse_cpu(chosen["cpu"], named("cpu", "--cpu"))
         requests["cpu"] = quantity.cpu_request_for(limits["cpu"])
     if "mem" in chosen:
-        limits["memory"] = quantity.parse_memory(chosen["mem"], f"mem ({sources['mem']})")
+        limits["memory"] = quantity.parse_memory(chosen["mem"], named("mem", "--mem"))
         requests["memory"] = quantity.memory_request_for(limits["memory"])
     requests["cpu"] = min(requests["cpu"], limits["cpu"])
     requests["memory"] = min(requests["memory"], limits["memory"])

@@ -48,10 +48,10 @@ def read_project(path: str = PROJECT_FILE) -> str:
 
 
 def validate_tool_name(name: str, what: str = "tool name") -> str:
-    if not isinstance(name, str) or not TOOL_NAME.match(name):
-        shown = name if isinstance(name, str) and len(name) < 70 else repr(name)[:70]
+    if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+        shown = repr(name[:60] + ("..." if len(name) > 60 else "")) if isinstance(name, str) else type(name).__name__
         raise InputError(
-            f"{what} {shown!r} is not valid: use lowercase letters, digits and '-' "
+            f"{what} {shown} is not valid: use lowercase letters, digits and '-' "
             "(a DNS label of at most 58 characters)"
         )
     return name
@@ -80,7 +80,7 @@ def identify(
         return Tool(name=name, project=project, home=Path(home), source="override")
     username, home = user or _current_user()
     prefix = f"{project}."
-    if username.startswith(prefix) and TOOL_NAME.match(username[len(prefix):]):
+    if username.startswith(prefix) and TOOL_NAME.fullmatch(username[len(prefix):]):
         return Tool(name=username[len(prefix):], project=project, home=Path(home), source="unix-user")
     raise NotAToolError(
         f"you are {username!r}, not a tool account ({prefix}<tool>)",

@@ -1,0 +1,386 @@
+"""The command line: both spellings, option handling, help, and bad input.
+
+Tables of command lines run in-process through ``webservice.cli.main`` (fast), plus a
+few real subprocesses for what only a real process shows: no traceback ever, no
+kubernetes import on the --help/--dry-run/completion paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from webservice import __version__
+from webservice.cli import ACTIONS, main, normalise_argv
+from webservice.errors import UsageError
+
+BIN = Path(sys.executable).parent
+
+
+def webservice_command() -> list[str]:
+    script = BIN / "webservice"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "webservice"]
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """An isolated tool environment: home, XDG dirs, no kubeconfig, fixed clock."""
+    home = tmp_path / "home"
+    home.mkdir()
+    values = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "WEBSERVICE_TOOL": "mytool",
+        "WEBSERVICE_SITE_CONFIG": str(tmp_path / "site.yaml"),
+        "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
+        "SOURCE_DATE_EPOCH": "1795687200",
+        "NO_COLOR": "1",
+        "COLUMNS": "100",
+    }
+    for key in list(os.environ):
+        if key.startswith("WEBSERVICE_") or key == "TOOLFORGE_CLI":
+            monkeypatch.delenv(key)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return {**os.environ, **values}
+
+
+def run(argv, capsys):
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return (0 if code is None else code), out, err
+
+
+# --- argument order -------------------------------------------------------------------
+
+NORMALISE = [
+    (["python3.11", "start"], ["start", "python3.11"], None),
+    (["start", "python3.11"], ["start", "python3.11"], None),
+    (["--mem", "1Gi", "python3.11", "start"], ["start", "python3.11", "--mem", "1Gi"], None),
+    (["-m", "1Gi", "-c", "0.5", "php8.2", "restart"], ["restart", "php8.2", "-m", "1Gi", "-c", "0.5"], None),
+    (["stop"], ["stop"], None),
+    (["status", "--json"], ["status", "--json"], None),
+    (["--template", "status", "start"], ["start", "--template", "status"], None),
+    (["--mem=1Gi", "start"], ["start", "--mem=1Gi"], None),
+    (["generic", "start", "--", "start", "-x"], ["start", "generic"], ("start", "-x")),
+    (["start", "--", "./server"], ["start"], ("./server",)),
+    (["start", "--"], ["start"], ()),
+    (["--help"], ["--help"], None),
+    ([], [], None),
+]
+
+
+@pytest.mark.parametrize("argv,expected,extra", NORMALISE)
+def test_normalise_argv(argv, expected, extra):
+    assert normalise_argv(argv) == (expected, extra)
+
+
+@pytest.mark.parametrize("argv", [["python3.11"], ["python3.11", "php8.2", "start"], ["start", "a", "b"]])
+def test_normalise_argv_refuses(argv):
+    with pytest.raises(UsageError):
+        normalise_argv(argv)
+
+
+# --- dry-run through both spellings ----------------------------------------------------
+
+SPELLINGS = [
+    (["--dry-run", "python3.11", "start"], ["start", "python3.11", "--dry-run"]),
+    (["--mem", "1Gi", "--cpu", "0.5", "python3.11", "start", "--dry-run"], ["start", "python3.11", "--cpu", "0.5", "--mem", "1Gi", "--dry-run"]),
+    (["-r", "2", "php8.2", "restart", "--dry-run"], ["restart", "php8.2", "--replicas", "2", "--dry-run"]),
+    (["--dry-run", "golang1.11", "start", "--", "./server", "-p", "8000"], ["start", "golang1.11", "--dry-run", "--", "./server", "-p", "8000"]),
+]
+
+
+@pytest.mark.parametrize("old,new", SPELLINGS)
+def test_both_spellings_give_the_same_objects(env, capsys, old, new):
+    code_old, out_old, err_old = run(old, capsys)
+    code_new, out_new, err_new = run(new, capsys)
+    assert (code_old, code_new) == (0, 0), err_old + err_new
+    assert out_old == out_new
+    kinds = [doc["kind"] for doc in yaml.safe_load_all(out_old)]
+    assert kinds == ["Deployment", "Service", "Ingress"]
+
+
+OPTIONS = [
+    # (argv, path into the Deployment container or object, expected)
+    (["--cpu", "0.5", "--mem", "1.5Gi"], ("resources",), {"limits": {"cpu": "500m", "memory": "1536Mi"}, "requests": {"cpu": "250m", "memory": "768Mi"}}),
+    (["-c", "2", "-m", "2G"], ("resources", "limits"), {"cpu": "2", "memory": "2G"}),
+    (["--health-check-path", "/healthz"], ("readinessProbe", "httpGet"), {"path": "/healthz", "port": 8000}),
+    (["--", "--processes", "2"], ("command",), ["/usr/bin/webservice-runner", "--type", "uwsgi-python", "--port", "8000", "--processes", "2"]),
+]
+
+
+@pytest.mark.parametrize("extra,path,expected", OPTIONS)
+def test_option_reaches_the_container(env, capsys, extra, path, expected):
+    cut = extra.index("--") if "--" in extra else len(extra)
+    code, out, err = run(["start", "python3.11", "--dry-run", *extra[:cut], *extra[cut:]], capsys)
+    assert code == 0, err
+    deployment = next(yaml.safe_load_all(out))
+    value = deployment["spec"]["template"]["spec"]["containers"][0]
+    for key in path:
+        value = value[key]
+    assert value == expected
+
+
+def test_replicas_and_json(env, capsys):
+    code, out, err = run(["start", "python3.11", "--dry-run", "--json", "-r", "3"], capsys)
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["kind"] == "List"
+    assert document["items"][0]["spec"]["replicas"] == 3
+
+
+@pytest.mark.parametrize(
+    "routing,kind,name",
+    [("ingress", "Ingress", "mytool-subdomain"), ("legacy-path", "Ingress", "mytool-legacy"), ("httproute", "HTTPRoute", "mytool")],
+)
+def test_routing_modes(env, capsys, monkeypatch, routing, kind, name):
+    code, out, err = run(["start", "python3.11", "--dry-run", "--routing", routing], capsys)
+    assert code == 0, err
+    routing_object = list(yaml.safe_load_all(out))[-1]
+    assert (routing_object["kind"], routing_object["metadata"]["name"]) == (kind, name)
+    monkeypatch.setenv("WEBSERVICE_ROUTING", routing)
+    code, out_env, err = run(["start", "python3.11", "--dry-run"], capsys)
+    assert code == 0 and out_env == out
+
+
+def test_template_is_used_and_cli_wins(env, capsys):
+    home = Path(env["HOME"])
+    (home / "service.template").write_text("type: php8.2\ncpu: 1\nreplicas: 2\nextra_args: [--x]\n")
+    code, out, err = run(["start", "--dry-run", "--replicas", "1"], capsys)
+    assert code == 0, err
+    deployment = next(yaml.safe_load_all(out))
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert deployment["spec"]["replicas"] == 1  # the command line beats the template
+    assert container["resources"]["limits"]["cpu"] == "1"
+    assert container["command"][-1] == "--x" and "lighttpd" in container["command"]
+
+
+def test_manifest_supplies_the_type_and_cli_replicas_wins(env, capsys):
+    home = Path(env["HOME"])
+    (home / "service.manifest").write_text("backend: kubernetes\nweb: node18\nreplicas: 2\nversion: 4\n")
+    code, out, err = run(["restart", "--dry-run", "--replicas", "1"], capsys)
+    assert code == 0, err
+    deployment = next(yaml.safe_load_all(out))
+    assert deployment["spec"]["replicas"] == 1
+    assert "nodejs" in deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+def test_buildservice_image(env, capsys):
+    code, out, err = run(["start", "buildservice", "--dry-run", "--buildservice-image", "tool-mytool/app:v3"], capsys)
+    assert code == 0, err
+    container = next(yaml.safe_load_all(out))["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "tools-harbor.wmcloud.org/tool-mytool/app:v3"
+
+
+def test_deprecated_type_warns_and_renders(env, capsys):
+    code, out, err = run(["start", "php7.4", "--dry-run"], capsys)
+    assert code == 0
+    assert "deprecated" in err and "warning" in err
+    assert "toolforge-php74" in out
+
+
+def test_hidden_noop_options_are_accepted(env, capsys):
+    code, out, _ = run(["--canonical", "--release", "buster", "python3.11", "start", "--dry-run"], capsys)
+    assert code == 0 and "kind: Deployment" in out
+
+
+# --- bad input: one line, non-zero, nothing changed -------------------------------------
+
+BAD = [
+    (["start", "python3.11", "--dry-run", "--mem", "lots"], 2, "not a Kubernetes quantity"),
+    (["start", "python3.11", "--dry-run", "--cpu", "-1"], 2, "--cpu"),
+    (["start", "python3.11", "--dry-run", "--cpu", "0.0001"], 2, "millicore"),
+    (["start", "python3.11", "--dry-run", "--mem", "512"], 2, "1Mi"),
+    (["start", "python3.11", "--dry-run", "--replicas", "0"], 2, "replicas"),
+    (["start", "python3.11", "--dry-run", "--replicas", "many"], 2, "replicas"),
+    (["start", "pyhton3.11", "--dry-run"], 2, "did you mean 'python3.11'"),
+    (["start", "python3.11", "--dry-run", "--backend", "gridengine"], 2, "grid engine"),
+    (["--backend", "gridengine", "python3.11", "start"], 2, "grid engine"),
+    (["start", "python3.11", "--dry-run", "--backend", "mesos"], 2, "backend"),
+    (["start", "python3.11", "--dry-run", "--mount", "nfs"], 2, "--mount"),
+    (["start", "python3.11", "--dry-run", "--mount", "none"], 2, "build-service images"),
+    (["start", "python3.11", "--dry-run", "--buildservice-image", "x/y"], 2, "buildservice type"),
+    (["start", "buildservice", "--dry-run", "--buildservice-image", "UPPER CASE"], 2, "image name"),
+    (["start", "golang1.11", "--dry-run"], 2, "after '--'"),
+    (["start", "python3.11", "--dry-run", "--health-check-path", "healthz"], 2, "health-check-path"),
+    (["start", "python3.11", "--dry-run", "--routing", "magic"], 2, "--routing"),
+    (["start", "python3.11", "--dry-run", "--template", "/nonexistent/service.template"], 2, "/nonexistent/service.template"),
+    (["start", "python3.11", "--dry-run", "--tool", "Not_A_Tool"], 2, "Not_A_Tool"),
+    (["start", "python3.11", "--bogus"], 2, "--bogus"),
+    (["python3.11"], 2, "no action given"),
+    (["start", "a", "b"], 2, "too many arguments"),
+]
+
+
+def _snapshot(root: Path) -> dict:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("argv,code,needle", BAD)
+def test_bad_input_is_one_clear_line(env, capsys, argv, code, needle):
+    home = Path(env["HOME"])
+    (home / "service.manifest").write_text("# header\nbackend: kubernetes\nweb: php8.2\nkeep: me\nversion: 4\n")
+    before = _snapshot(home)
+    got, out, err = run(argv, capsys)
+    assert got == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("webservice: error: ")
+    assert needle in lines[0]
+    assert "Traceback" not in err and out == ""
+    assert _snapshot(home) == before
+
+
+BAD_FILES = [
+    ("service.template", "", "empty"),
+    ("service.template", "- a\n- b\n", "mapping"),
+    ("service.template", "type: python3.11\nextra_args: --port 8000\n", "extra_args"),
+    ("service.template", "type: python3.11\ncpu: [1]\n", "cpu"),
+    ("service.template", "type: python3.11\nmem: 1.5 Gi\n", "mem"),
+    ("service.template", "type: [\n", "YAML"),
+    ("service.manifest", "\x00\x01garbage: [", "service.manifest"),
+    ("site", "public_domain: 5\n", "public_domain"),
+    ("site", "unknown_key: 1\n", "unknown_key"),
+    ("user", "routing: sideways\n", "routing"),
+]
+
+
+@pytest.mark.parametrize("which,content,needle", BAD_FILES)
+def test_bad_files_are_one_clear_line(env, capsys, which, content, needle):
+    home = Path(env["HOME"])
+    if which == "site":
+        path = Path(env["WEBSERVICE_SITE_CONFIG"])
+    elif which == "user":
+        path = Path(env["XDG_CONFIG_HOME"]) / "toolforge" / "webservice.yaml"
+        path.parent.mkdir(parents=True)
+    else:
+        path = home / which
+    path.write_text(content)
+    before = _snapshot(home)
+    argv = ["start", "--dry-run"] if which == "service.template" else ["start", "python3.11", "--dry-run"]
+    code, out, err = run(argv, capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert needle in err and "Traceback" not in err
+    if which in ("site", "user"):
+        assert str(path) in err
+    assert _snapshot(home) == before
+
+
+def test_no_type_anywhere(env, capsys):
+    code, out, err = run(["start", "--dry-run"], capsys)
+    assert code == 2 and "no webservice type given" in err and "--help" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_not_a_tool(env, capsys, monkeypatch):
+    monkeypatch.delenv("WEBSERVICE_TOOL")
+    code, out, err = run(["start", "python3.11", "--dry-run"], capsys)
+    assert code == 2
+    assert "become <tool>" in err and len(err.strip().splitlines()) == 1
+
+
+# --- help, version, names ----------------------------------------------------------------
+
+
+def test_help_lists_actions_and_types(env, capsys):
+    code, out, err = run(["--help"], capsys)
+    assert code == 0
+    for word in (*ACTIONS, "python3.11", "php8.2", "buildservice", "node18", "jdk17"):
+        assert word in out
+    assert "[OPTIONS] [TYPE] ACTION" in out
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_action_help(env, capsys, action):
+    code, out, _ = run([action, "--help"], capsys)
+    assert code == 0 and f"webservice {action}" in out and "--tool" in out
+    assert "--canonical" not in out  # hidden no-op
+
+
+def test_no_arguments_shows_help(env, capsys):
+    code, out, _ = run([], capsys)
+    assert code == 0 and "Usage:" in out
+
+
+def test_version(env, capsys):
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.strip() == f"webservice {__version__}"
+
+
+def test_toolforge_cli_name(env, capsys, monkeypatch):
+    monkeypatch.setenv("TOOLFORGE_CLI", "1")
+    code, out, _ = run(["--help"], capsys)
+    assert "Usage: toolforge webservice" in out
+    code, out, err = run(["start", "nonsense-type", "--dry-run"], capsys)
+    assert err.startswith("toolforge webservice: error:")
+
+
+# --- real processes ----------------------------------------------------------------------
+
+
+def _process(env, *args, extra_env=None):
+    return subprocess.run(
+        [*webservice_command(), *args],
+        env={**env, **(extra_env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_real_process_dry_run_and_exit_codes(env):
+    done = _process(env, "--dry-run", "python3.11", "start")
+    assert done.returncode == 0, done.stderr
+    assert [d["kind"] for d in yaml.safe_load_all(done.stdout)] == ["Deployment", "Service", "Ingress"]
+    bad = _process(env, "start", "python3.11", "--mem", "1.5.5Gi", "--dry-run")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args,extra_env",
+    [
+        (["--help"], {}),
+        (["--dry-run", "python3.11", "start"], {}),
+        (["start", "--help"], {}),
+        ([], {"_WEBSERVICE_COMPLETE": "bash_complete", "COMP_WORDS": "webservice st", "COMP_CWORD": "1"}),
+    ],
+)
+def test_fast_paths_do_not_import_kubernetes(env, args, extra_env):
+    command = [sys.executable, "-X", "importtime", "-c", "import sys; from webservice.cli import main; sys.argv[0] = 'webservice'; main()", *args]
+    done = subprocess.run(command, env={**env, **extra_env}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "webservice" in imported  # the measurement is real
+    for heavy in ("kubernetes", "urllib3", "rich", "requests"):
+        assert heavy not in imported, f"{args} imported {heavy}"
+
+
+def test_completion_offers_actions(env):
+    done = _process(env, extra_env={"_WEBSERVICE_COMPLETE": "bash_complete", "COMP_WORDS": "webservice st", "COMP_CWORD": "1"})
+    offered = {line.split(",", 1)[-1] for line in done.stdout.splitlines()}
+    assert {"start", "status", "stop"} <= offered and "logs" not in offered
+
+
+def test_completion_offers_types(env):
+    done = _process(env, extra_env={"_WEBSERVICE_COMPLETE": "bash_complete", "COMP_WORDS": "webservice start py", "COMP_CWORD": "2"})
+    offered = {line.split(",", 1)[-1] for line in done.stdout.splitlines()}
+    assert {"python3.11", "python3.9"} <= offered
