@@ -1,0 +1,409 @@
+"""The ingress admission rule: hosts must be exactly <tool>.<domain> (REFERENCE section 6)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from webservice.admission import RULE, check_routing
+from webservice.catalogue import load_catalogue
+from webservice.config import Config
+from webservice.errors import AdmissionError, InputError
+from webservice.objects import build_routing
+from webservice.spec import resolve_spec
+from webservice.tool import Tool
+
+TOOL = "foo"
+DOMAINS = ["toolforge.org"]
+LEGACY = "tools.wmflabs.org"
+
+
+def ingress(*hosts, tls=None, default_backend=False, name="foo-subdomain", paths=None, annotations=None) -> dict:
+    rules = [
+        {
+            "host": host,
+            "http": {
+                "paths": paths
+                or [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": TOOL, "port": {"number": 8000}}}}]
+            },
+        }
+        for host in hosts
+    ]
+    obj = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": f"tool-{TOOL}"},
+        "spec": {"rules": rules},
+    }
+    if annotations is not None:
+        obj["metadata"]["annotations"] = annotations
+    if tls is not None:
+        obj["spec"]["tls"] = tls
+    if default_backend:
+        obj["spec"]["defaultBackend"] = {"service": {"name": TOOL, "port": {"number": 8000}}}
+    return obj
+
+
+def httproute(*hostnames) -> dict:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": TOOL, "namespace": f"tool-{TOOL}"},
+        "spec": {
+            "parentRefs": [{"name": "toolforge", "namespace": "toolforge-gateway"}],
+            "hostnames": list(hostnames),
+            "rules": [{"backendRefs": [{"name": TOOL, "port": 8000}]}],
+        },
+    }
+
+
+def legacy(*paths, host=LEGACY) -> dict:
+    return ingress(
+        host,
+        name="foo-legacy",
+        paths=[
+            {"path": path, "pathType": path_type, "backend": {"service": {"name": TOOL, "port": {"number": 8000}}}}
+            for path, path_type in paths
+        ],
+    )
+
+
+def refused(obj, *fragments, domains=DOMAINS, legacy_host=LEGACY, tool=TOOL) -> AdmissionError:
+    with pytest.raises(AdmissionError) as info:
+        check_routing(obj, tool, domains, legacy_host=legacy_host)
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert isinstance(info.value, InputError)
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return info.value
+
+
+# --- allowed -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["foo.toolforge.org", "FOO.toolforge.org", "foo.ToolForge.ORG", "Foo.Toolforge.Org"])
+def test_exact_host_allowed_case_insensitive(host):
+    check_routing(ingress(host), TOOL, DOMAINS)
+    check_routing(httproute(host), TOOL, DOMAINS)
+    check_routing(ingress(host, tls=[{"hosts": [host], "secretName": "x"}]), TOOL, DOMAINS)
+
+
+def test_any_configured_domain_allowed():
+    domains = ["toolforge.org", "beta.toolforge.org"]
+    check_routing(ingress("foo.toolforge.org", "foo.beta.toolforge.org"), TOOL, domains)
+    check_routing(httproute("foo.beta.toolforge.org"), TOOL, domains)
+
+
+def test_several_rules_all_checked():
+    refused(ingress("foo.toolforge.org", "bar.toolforge.org"), "'bar.toolforge.org'")
+
+
+# --- refused hosts ---------------------------------------------------------------------------------
+
+BAD_HOSTS = [
+    "foo.toolforge.org.evil.example",
+    "foo.toolforgeXorg",
+    "foo-toolforge.org",
+    "evilfoo.toolforge.org",
+    "x.foo.toolforge.org",
+    "foo.toolforge.org.",
+    "foo.toolforge.org..",
+    ".foo.toolforge.org",
+    " foo.toolforge.org",
+    "foo.toolforge.org ",
+    "foo.toolforge.org\n",
+    "\tfoo.toolforge.org",
+    "foo.toolforge.org\x00",
+    "fоo.toolforge.org",  # Cyrillic о
+    "foo.toolfоrge.org",  # Cyrillic о in the domain
+    "foo．toolforge.org",  # fullwidth full stop
+    "foo。toolforge.org",  # ideographic full stop
+    "foo.toolforge.org\u200b",  # zero-width space
+    "foo.toolforge.org\u0130",  # capital I with dot above (lowercases to two characters)
+    "fıo.toolforge.org",  # dotless i
+    "FOO.TOOLFORGE.ORG\u0131",
+    "foo.toolforge.or\u0261",  # script g
+    "foo.toolforge.org:443",
+    "foo.toolforge.org/x",
+    "*.toolforge.org",
+    "*",
+    "toolforge.org",
+    "foo",
+    "bar.toolforge.org",  # another tool's host
+    "foo.wmflabs.org",
+    "foo.toolforge.org.toolforge.org",
+    "",
+    None,
+    42,
+    ["foo.toolforge.org"],
+]
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS, ids=repr)
+def test_bad_ingress_host(host):
+    refused(ingress(host), "Ingress foo-subdomain", "is not allowed", RULE, "foo.toolforge.org")
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS, ids=repr)
+def test_bad_httproute_hostname(host):
+    refused(httproute(host), "HTTPRoute foo", "hostname", "is not allowed")
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS, ids=repr)
+def test_bad_tls_host(host):
+    refused(ingress("foo.toolforge.org", tls=[{"hosts": [host], "secretName": "x"}]), "TLS host", "is not allowed")
+
+
+@pytest.mark.parametrize("host", ["\u212ait.toolforge.org", "kit.toolforge.org\u0307", "k\u0131t.toolforge.org"], ids=repr)
+def test_unicode_that_lowercases_to_ascii(host):
+    """The Kelvin sign lowercases to 'k': only an ASCII-first comparison refuses it."""
+    assert host.lower() != host or not host.isascii()
+    check_routing(ingress("kit.toolforge.org"), "kit", DOMAINS)
+    refused(ingress(host), "is not allowed", tool="kit")
+
+
+def test_a_tool_named_like_a_prefix_of_another():
+    refused(ingress("foo.toolforge.org"), "'foo.toolforge.org'", tool="fo")
+    refused(ingress("foo.toolforge.org"), tool="foo.toolforge")
+
+
+def test_message_names_the_rule_and_allowed_host():
+    error = refused(ingress("foo.toolforge.org.evil.example"))
+    assert str(error) == (
+        "Ingress foo-subdomain: host 'foo.toolforge.org.evil.example' is not allowed; "
+        "the cluster only admits routing hosts must be exactly <tool>.<domain> (foo.toolforge.org)"
+    )
+
+
+def test_long_host_is_shortened():
+    error = refused(ingress("a" * 5000))
+    assert len(str(error)) < 400
+
+
+# --- shapes that catch other traffic ----------------------------------------------------------------
+
+
+def test_rules_less_ingress():
+    obj = ingress()
+    obj["spec"] = {"defaultBackend": {"service": {"name": TOOL, "port": {"number": 8000}}}}
+    refused(obj, "without host rules")
+
+
+def test_empty_ingress_spec():
+    obj = ingress()
+    del obj["spec"]
+    refused(obj, "without host rules")
+    obj["spec"] = None
+    refused(obj, "without host rules")
+
+
+def test_default_backend_with_good_rules():
+    refused(ingress("foo.toolforge.org", default_backend=True), "default backend")
+
+
+def test_rule_without_host():
+    obj = ingress("foo.toolforge.org")
+    del obj["spec"]["rules"][0]["host"]
+    refused(obj, "host 'None' is not allowed")
+
+
+@pytest.mark.parametrize(
+    "tls",
+    [
+        [{"hosts": ["foo.toolforge.org", "bar.toolforge.org"]}],
+        [{"hosts": ["foo.toolforge.org"]}, {"hosts": ["*.toolforge.org"]}],
+    ],
+)
+def test_any_bad_tls_host_refuses(tls):
+    refused(ingress("foo.toolforge.org", tls=tls), "TLS host")
+
+
+@pytest.mark.parametrize("hostnames", [[], None])
+def test_httproute_without_hostnames(hostnames):
+    obj = httproute()
+    obj["spec"]["hostnames"] = hostnames
+    refused(obj, "HTTPRoute foo", "without hostnames")
+
+
+def test_httproute_one_bad_hostname_among_good():
+    refused(httproute("foo.toolforge.org", "foo.toolforge.org.evil.example"), "evil.example")
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    ["nginx.ingress.kubernetes.io/server-alias", "nginx.ingress.kubernetes.io/server-snippet"],
+)
+def test_annotations_that_add_hosts(annotation):
+    refused(ingress("foo.toolforge.org", annotations={annotation: "bar.toolforge.org"}), annotation)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"kind": "Ingress", "metadata": {"name": "x"}, "spec": {"rules": ["foo.toolforge.org"]}},
+        {"kind": "Ingress", "metadata": {"name": "x"}, "spec": {"rules": "foo.toolforge.org"}},
+        {"kind": "Ingress", "metadata": None, "spec": {"rules": [None]}},
+        {"kind": "Ingress", "metadata": {"name": "x"}, "spec": {"rules": [{"host": "foo.toolforge.org"}], "tls": "x"}},
+        {"kind": "Ingress", "metadata": {"name": "x"}, "spec": {"rules": [{"host": "foo.toolforge.org"}], "tls": [{"hosts": "foo.toolforge.org"}]}},
+        {"kind": "HTTPRoute", "metadata": {"name": "x"}, "spec": {"hostnames": "foo.toolforge.org"}},
+        {"kind": "Ingress", "metadata": {"name": "x"}, "spec": {"rules": [{"host": LEGACY, "http": {"paths": ["/foo"]}}]}},
+        {"kind": "Ingress", "metadata": {"name": "x"}, "spec": {"rules": [{"host": LEGACY, "http": {"paths": [{"path": 5}]}}]}},
+    ],
+    ids=range(8),
+)
+def test_malformed_objects_are_refused_not_crashed(obj):
+    refused(obj)
+
+
+# --- non-routing kinds -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["Service", "Deployment", "Pod", "Gateway", "ingress", None, ""])
+def test_non_routing_kinds(kind):
+    obj = ingress("foo.toolforge.org")
+    obj["kind"] = kind
+    refused(obj, "is not a routing object")
+
+
+def test_not_a_mapping():
+    refused(["Ingress"], "not a routing object")
+
+
+# --- legacy path routing --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [
+        [("/foo", "Prefix")],
+        [("/foo", "Exact")],
+        [("/foo/", "Prefix")],
+        [("/foo/api", "Prefix")],
+        [("/foo(/|$)(.*)", "ImplementationSpecific")],
+        [("/foo/(.*)", "ImplementationSpecific")],
+        [("/foo", "Prefix"), ("/foo/static", "Prefix")],
+    ],
+    ids=str,
+)
+def test_legacy_paths_inside(paths):
+    check_routing(legacy(*paths), TOOL, DOMAINS, legacy_host=LEGACY)
+
+
+def test_legacy_host_case_insensitive():
+    check_routing(legacy(("/foo", "Prefix"), host="Tools.WMFLabs.org"), TOOL, DOMAINS, legacy_host=LEGACY)
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [
+        [("/", "Prefix")],
+        [("/foofoo", "Prefix")],  # another tool called foofoo
+        [("/foobar/", "Prefix")],
+        [("/foo", "ImplementationSpecific")],  # as a regex, /foo matches /foobar too
+        [("/foo(.*)", "ImplementationSpecific")],
+        [("/foo(|bar)(/|$)(.*)", "ImplementationSpecific")],
+        [("/fo", "Prefix")],
+        [("/bar", "Prefix")],
+        [("/bar/foo", "Prefix")],
+        [("foo", "Prefix")],
+        [("", "Prefix")],
+        [("/FOO", "Prefix")],
+        [("/.*", "ImplementationSpecific")],
+        [("/foo", "Prefix"), ("/bar", "Prefix")],
+    ],
+    ids=str,
+)
+def test_legacy_paths_outside(paths):
+    refused(legacy(*paths), "legacy path", "outside /foo/")
+
+
+def test_legacy_path_without_path_key():
+    obj = legacy(("/foo", "Prefix"))
+    del obj["spec"]["rules"][0]["http"]["paths"][0]["path"]
+    refused(obj, "legacy path ''")
+
+
+def test_legacy_host_only_when_configured():
+    refused(legacy(("/foo", "Prefix")), "'tools.wmflabs.org' is not allowed", legacy_host=None)
+    refused(legacy(("/foo", "Prefix")), "is not allowed", legacy_host="toolsbeta.wmflabs.org")
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["tools.wmflabs.org.", "tools.wmflabs.org ", "tооls.wmflabs.org", "tools.wmflabs.org.evil.example"],
+    ids=repr,
+)
+def test_legacy_host_look_alikes(host):
+    refused(legacy(("/foo", "Prefix"), host=host), "is not allowed")
+
+
+def test_legacy_tls_host_refused():
+    obj = legacy(("/foo", "Prefix"))
+    obj["spec"]["tls"] = [{"hosts": [LEGACY]}]
+    refused(obj, "TLS host")
+
+
+# --- the objects webservice builds pass ----------------------------------------------------------------
+
+NOW = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def build(tmp_path, config: Config, type_name: str = "python3.11", tool_name: str = TOOL, project: str = "tools"):
+    tool = Tool(name=tool_name, project=project, home=Path(f"/data/project/{tool_name}"), source="unix-user")
+    spec = resolve_spec(
+        tool=tool,
+        config=config,
+        catalogue=load_catalogue(tmp_path / "cache"),
+        cli={"type": type_name},
+        now=NOW,
+    )
+    return spec, build_routing(spec)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        Config(),
+        Config(routing="httproute"),
+        Config(routing="httproute", gateway_section="https"),
+        Config(routing="legacy-path"),
+        Config(routing="legacy-path", legacy_snippets=True),
+        Config(routing="legacy-path", legacy_host="tools.example.org"),
+        Config(public_domain="beta.toolforge.org"),
+        Config(public_domain="beta.toolforge.org", routing="httproute"),
+    ],
+    ids=lambda c: f"{c.routing}-{c.public_domain}-{c.legacy_snippets}-{c.legacy_host or 'default'}",
+)
+@pytest.mark.parametrize("tool_name", ["foo", "a", "my-tool", "x" * 58])
+def test_built_routing_objects_pass(tmp_path, config, tool_name):
+    spec, obj = build(tmp_path, config, tool_name=tool_name)
+    check_routing(obj, tool_name, [config.public_domain], legacy_host=config.effective_legacy_host("tools"))
+    # ...and the same object, retargeted at another tool, is refused
+    with pytest.raises(AdmissionError):
+        check_routing(obj, "other", [config.public_domain], legacy_host=config.effective_legacy_host("tools"))
+
+
+def test_built_buildservice_routing_passes(tmp_path):
+    _, obj = build(tmp_path, Config(), type_name="buildservice")
+    check_routing(obj, TOOL, ["toolforge.org"], legacy_host="tools.wmflabs.org")
+
+
+def test_built_object_tampered_is_refused(tmp_path):
+    _, obj = build(tmp_path, Config())
+    evil = copy.deepcopy(obj)
+    evil["spec"]["rules"][0]["host"] += ".evil.example"
+    refused(evil, "evil.example")
+    evil = copy.deepcopy(obj)
+    evil["spec"]["rules"].append({"host": "bar.toolforge.org"})
+    refused(evil, "bar.toolforge.org")
+
+
+def test_built_legacy_on_toolsbeta(tmp_path):
+    spec, obj = build(tmp_path, Config(routing="legacy-path"), project="toolsbeta")
+    assert spec.legacy_host == "toolsbeta.wmflabs.org"
+    check_routing(obj, TOOL, ["toolforge.org"], legacy_host="toolsbeta.wmflabs.org")
+    refused(obj, legacy_host="tools.wmflabs.org")
