@@ -96,13 +96,17 @@ class Spec:
         return f"https://{self.tool}.{self.public_domain}/"
 
     def manifest_values(self) -> dict:
-        """The values start/restart store in service.manifest (None removes a key)."""
+        """The service.manifest values of this spec, by manifest key (None removes a key).
+
+        Values that only come from the defaults are not stored, so that a later change of
+        the defaults reaches the tool."""
+        given = lambda key: self.sources.get(key, "default") != "default"  # noqa: E731
         return {
             "web": self.type_name,
             "backend": "kubernetes",
-            "cpu": quantity.format_cpu(self.cpu_limit) if self.sources.get("cpu") != "default" else None,
-            "memory": quantity.format_memory(self.mem_limit) if self.sources.get("mem") != "default" else None,
-            "replicas": self.replicas if self.sources.get("replicas") != "default" else None,
+            "cpu": quantity.format_cpu(self.cpu_limit) if given("cpu") else None,
+            "memory": quantity.format_memory(self.mem_limit) if given("mem") else None,
+            "replicas": self.replicas if given("replicas") else None,
             "buildservice-image": self.buildservice_image,
             "web::extra_args": list(self.extra_args) or None,
             "health-check-path": self.health_check_path,

@@ -328,7 +328,10 @@ TEMP_PREFIX = ".service.manifest."
 TEMP_SUFFIX = ".tmp"
 LOCK_TIMEOUT = 30.0
 # Keys webservice owns, in the order they are written; other keys follow, sorted.
-WEB_KEYS = ("backend", "web", "cpu", "memory", "replicas", "buildservice-image", "web::extra_args")
+# health-check-path and mount are not in the old format: stored so that a restart keeps
+# the probes and the mount choice of the last start; other tooling ignores unknown keys.
+WEB_KEYS = ("backend", "web", "cpu", "memory", "replicas", "buildservice-image", "web::extra_args",
+            "health-check-path", "mount")
 _KEY_ORDER = ("version",) + WEB_KEYS
 _MANIFEST_HINT = ("fix the file, or delete it after 'webservice stop' "
                   "(it only records the options of the last start)")
@@ -385,7 +388,7 @@ def _manifest_problem(data: dict) -> str | None:
     version = data.get("version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
         return f"key 'version' must be a whole number such as 4, not {_kind(version)}"
-    for key in ("backend", "web", "buildservice-image"):
+    for key in ("backend", "web", "buildservice-image", "health-check-path", "mount"):
         if key in data and data[key] is not None and not isinstance(data[key], str):
             return f"key '{key}' must be a string, not {_kind(data[key])}"
     for key in ("cpu", "memory"):
@@ -441,12 +444,14 @@ def read_manifest(home: Path) -> Manifest:
 
 
 def manifest_for_start(data: dict, *, web_type, backend="kubernetes", cpu=None, memory=None,
-                       replicas=None, buildservice_image=None, extra_args=None) -> dict:
+                       replicas=None, buildservice_image=None, extra_args=None,
+                       health_check_path=None, mount=None) -> dict:
     """Return a copy of ``data`` with the web keys set for a start (None removes a key)."""
     new = copy.deepcopy(dict(data or {}))
     wanted = {"backend": backend, "web": web_type, "cpu": cpu, "memory": memory,
               "replicas": replicas, "buildservice-image": buildservice_image,
-              "web::extra_args": list(extra_args) if extra_args is not None else None}
+              "web::extra_args": list(extra_args) if extra_args is not None else None,
+              "health-check-path": health_check_path, "mount": mount}
     for key, value in wanted.items():
         if value is None:
             new.pop(key, None)
