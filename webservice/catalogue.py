@@ -329,7 +329,7 @@ def parse_image_config(text: str, *, source: str = CLUSTER_SOURCE) -> dict[str, 
 
 def _write_json_atomic(path: Path, data: object) -> None:
     """Write JSON to ``path`` via a unique temporary file in the same directory + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # never writable by others, whatever the umask
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

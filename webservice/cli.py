@@ -250,7 +250,7 @@ def status_command(ctx, **kwargs):
 @cli.command("logs")
 @_common
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C ends).")
-@click.option("-l", "--last", type=click.IntRange(0, 100000), metavar="N", help="Only the last N lines of each pod.")
+@click.option("-l", "--last", type=click.IntRange(0, 100000), metavar="N", help="Only the last N lines (all pods merged).")
 @click.option("--since", metavar="DURATION", help="Only lines newer than DURATION (30s, 5m, 2h, 1d).")
 @click.option("--previous", is_flag=True, help="The output of the previous (crashed) container.")
 @click.pass_context

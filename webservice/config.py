@@ -155,7 +155,7 @@ def _read_file(path: Path) -> dict:
         data = yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError, RecursionError) as error:  # bad dates, huge ints, deep nesting
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise ConfigError(f"config file {path} is not valid YAML{where}") from None
@@ -181,7 +181,7 @@ def _normalise(data: Mapping, origin: str) -> dict:
             out[name] = CHECKS[name](value)
         except ValueError as error:
             raise ConfigError(
-                f"{origin}: key {name!r} has an invalid value {str(value)[:60]!r}; expected {error}"
+                f"{origin}: key {name!r} has an invalid value {(str(value) if isinstance(value, (str, bool, int, float)) else type(value).__name__)[:60]!r}; expected {error}"
             ) from None
     return out
 

@@ -1,0 +1,1 @@
+"""Tests of webservice-runner, the 404 page and the ingress routing with real servers."""

@@ -1,0 +1,205 @@
+"""The supervisor: run one server in its own process group and leave nothing behind.
+
+Why not ``exec``: ``npm start`` runs ``sh -c "node server.js"``; on SIGTERM npm signals
+the shell, the shell exits and node lives on as an orphan. lighttpd starts php-cgi in a
+session of its own. A container's PID 1 that is not a server ignores SIGTERM unless it
+installs a handler. So the runner:
+
+* makes itself a child subreaper (Linux ``prctl``), so that orphaned descendants are
+  re-parented to it and reaped by it, never left as zombies or strays;
+* starts the server as the leader of a new process group (same session);
+* forwards SIGTERM/SIGINT/SIGQUIT/SIGHUP/SIGUSR1/SIGUSR2 to the leader, SIGTERM as the
+  server's own stop signal (``stop_signal``: SIGINT for lighttpd, whose SIGTERM drops open
+  connections; SIGINT to the whole group for uWSGI, as Ctrl-C in a terminal does, since
+  its master alone sometimes waits for a worker that missed the signal); after a
+  termination signal, if the leader has not exited within ``grace`` seconds, the group
+  is killed;
+* when the leader exits (for any reason), sends SIGTERM to what is left of the group and
+  to any re-parented orphan, waits up to ``linger`` seconds, then SIGKILLs them;
+* exits with the leader's exit status (128 + N when it died of signal N).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+TERMINATING = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def set_child_subreaper() -> bool:
+    """Make orphaned descendants our children (Linux >= 3.4); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+def _processes():
+    """(pid, ppid, pgrp, state) of every process, from /proc; None without /proc."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None
+    result = []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
+        fields = data[data.rfind(b")") + 2 :].split()
+        try:
+            result.append((int(name), int(fields[1]), int(fields[2]), fields[0].decode()))
+        except (IndexError, ValueError):
+            continue
+    return result
+
+
+def _leftovers(pgid: int) -> list[int]:
+    """Live processes of the child's group, and live children of ours (re-parented orphans)."""
+    me = os.getpid()
+    procs = _processes()
+    if procs is None:
+        try:
+            os.killpg(pgid, 0)
+            return [-pgid]
+        except (ProcessLookupError, PermissionError):
+            return []
+    return [pid for pid, ppid, pgrp, state in procs if state not in ("Z", "X") and pid != me and (pgrp == pgid or ppid == me)]
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _signal_all(pgid: int, pids: list[int], sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for pid in pids:
+        if pid > 0:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def cleanup(pgid: int, linger: float) -> None:
+    """Stop whatever the leader left behind: SIGTERM, up to ``linger`` s, then SIGKILL."""
+    _reap()
+    left = _leftovers(pgid)
+    if not left:
+        return
+    _signal_all(pgid, left, signal.SIGTERM)
+    deadline = time.monotonic() + linger
+    while time.monotonic() < deadline:
+        _reap()
+        left = _leftovers(pgid)
+        if not left:
+            return
+        time.sleep(0.02)
+    _signal_all(pgid, left, signal.SIGKILL)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        _reap()
+        if not _leftovers(pgid):
+            return
+        time.sleep(0.02)
+
+
+def exit_status(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def supervise(
+    argv: list[str],
+    *,
+    cwd: str,
+    env: dict,
+    pass_fds: tuple = (),
+    grace: float = 25.0,
+    linger: float = 3.0,
+    stop_signal: int = signal.SIGTERM,
+    stop_group: bool = False,
+) -> int:
+    """Run ``argv`` and supervise it as described in the module docstring; its exit status."""
+    set_child_subreaper()
+    state: dict = {"leader": None, "pending": [], "stopping": False}
+
+    def kill_group(signum, frame):  # SIGALRM: the grace period after SIGTERM is over
+        leader = state["leader"]
+        if leader is not None:
+            print(f"webservice-runner: still running {grace:g}s after the stop signal: killing it", file=sys.stderr, flush=True)
+            _signal_all(leader, [leader], signal.SIGKILL)
+
+    def forward(signum, frame):
+        leader = state["leader"]
+        if leader is None:
+            state["pending"].append(signum)
+            return
+        if signum in TERMINATING and not state["stopping"]:
+            state["stopping"] = True
+            signal.setitimer(signal.ITIMER_REAL, grace)
+        if signum == signal.SIGTERM:
+            signum = stop_signal
+            if stop_group:  # like Ctrl-C in a terminal: the server and its workers at once
+                _signal_all(leader, [leader], signum)
+                return
+        try:
+            os.kill(leader, signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, kill_group)
+    try:
+        stops = [sig for sig in state["pending"] if sig in TERMINATING]
+        if stops:  # told to stop before anything started: start nothing
+            return 128 + stops[0]
+        try:
+            child = subprocess.Popen(argv, cwd=cwd, env=env, pass_fds=pass_fds, process_group=0)
+        except OSError as error:
+            print(f"webservice-runner: error: cannot run {argv[0]}: {error.strerror}", file=sys.stderr, flush=True)
+            return 127 if isinstance(error, FileNotFoundError) else 126
+        state["leader"] = child.pid
+        for signum in state["pending"]:
+            forward(signum, None)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:  # cannot happen before the leader is reaped
+                status = 0
+                break
+            if pid == child.pid:
+                break
+        returncode = os.waitstatus_to_exitcode(status)
+        child.returncode = returncode  # reaped here, not by Popen
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        state["leader"] = None
+        cleanup(child.pid, linger)
+        return exit_status(returncode)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,186 @@
+"""Wait until a webservice serves, by watching (never polling), within a time budget.
+
+:func:`wait_ready` opens one watch over the webservice's Deployment, ReplicaSets and
+Pods (by label) and the namespace's Events, starting from the current state (the first
+answer of each stream is the current objects), and re-evaluates after every change and
+every second:
+
+* ready: every wanted pod of the new template (``toolforge.org/started-at``) is Ready and
+  no pod of an older template is still running (the rollout is complete);
+* failed: :mod:`webservice.diagnose` finds a certain problem with the new pods or their
+  ReplicaSet (crash loop, image pull, FailedCreate, ...): stop at once;
+* timeout: neither within ``timeout`` seconds; the uncertain problems say what was seen.
+
+Progress goes through a callback (``progress(text)``), which ``webservice.output`` draws
+as a spinner or plain lines; this module prints nothing and imports no UI library.
+:func:`wait_gone` waits until the webservice's pods are gone (``stop``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from webservice import diagnose
+from webservice.objects import selector
+from webservice.status import Snapshot, classify, current_pods, older_pods, problems_of
+
+KINDS = ("Deployment", "ReplicaSet", "Pod", "Event")
+
+
+@dataclass
+class WaitOutcome:
+    ready: bool
+    timed_out: bool = False
+    stopped: bool = False  # the Deployment disappeared while waiting
+    problems: list = field(default_factory=list)
+    snapshot: Snapshot = field(default_factory=Snapshot)
+    elapsed: float = 0.0
+    last_seen: str = ""  # on a timeout: how far it got (as the progress said)
+
+
+def _uid(obj: dict) -> str:
+    meta = obj.get("metadata") or {}
+    return meta.get("uid") or meta.get("name") or ""
+
+
+def describe(snapshot: Snapshot, started_at: str | None) -> str:
+    """One line saying how far the rollout got, for the progress display."""
+    state, replicas = classify(snapshot, [], started_at)
+    current, others = current_pods(snapshot, started_at)
+    text = f"{replicas['updated']}/{replicas['desired']} pods ready"
+    waiting = [p for p in current if not diagnose.pod_ready(p)]
+    if not current:
+        text += ", creating pods"
+    elif waiting:
+        info = diagnose.pod_info(waiting[0], time.time())
+        detail = info.state
+        if info.state == "running":
+            detail = "started, waiting for it to answer on port 8000"
+        elif info.state.startswith("waiting: ContainerCreating"):
+            detail = "pulling the image and creating the container"
+        elif info.state.startswith("pending"):
+            detail = "waiting for a node" if info.node is None else "pending"
+        text += f", {detail}"
+    if others:
+        text += f", {len(others)} old pod(s) still serving"
+    return text
+
+
+def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[str], None] | None = None,
+               since: float | None = None, mem_limit=None, max_memory=None,
+               pods_before: tuple[list, str] | None = None) -> WaitOutcome:
+    """Wait until the pods of template ``started_at`` serve; see the module docstring.
+
+    ``pods_before``: (pods, resourceVersion) listed before the apply of a restart, so that
+    the old pods are known from the start (a quota refusal while they go is not final).
+    """
+    begin = time.monotonic()
+    snapshot = Snapshot()
+    deployments: dict[str, dict] = {}
+    replicasets: dict[str, dict] = {}
+    pods: dict[str, dict] = {}
+    events: dict[str, dict] = {}
+    stores = {"Deployment": deployments, "ReplicaSet": replicasets, "Pod": pods, "Event": events}
+    last_text = None
+    seen_deployment = False
+    problems: list = []
+    old_seen, old_gone_at = False, None  # pods of the previous template (a restart)
+
+    def refresh() -> None:
+        snapshot.deployment = deployments.get(_deployment_key[0]) if _deployment_key[0] else (
+            next(iter(deployments.values()), None))
+        snapshot.replicasets = list(replicasets.values())
+        snapshot.pods = list(pods.values())
+        snapshot.events = list(events.values())
+
+    _deployment_key: list = [None]
+    versions = None
+    if pods_before is not None:
+        pods.update({_uid(p): p for p in pods_before[0]})
+        versions = {kind: (pods_before[1] if kind == "Pod" else None) for kind in KINDS}
+    stream = cluster.watch(*KINDS, label_selector=selector(), resource_version=versions, timeout=timeout, tick=1.0)
+    try:
+        for kind_of, obj in stream:
+            if kind_of == "SYNC":
+                store = stores[obj["kind"]]
+                store.clear()
+                for item in obj["items"]:
+                    store[_uid(item)] = item
+            elif kind_of is not None:
+                store = stores.get(obj.get("kind"))
+                if store is None:
+                    continue
+                if obj.get("kind") == "Event":
+                    when = diagnose.event_time(obj)
+                    if since is not None and when is not None and when < since - 1:
+                        continue
+                if kind_of == "DELETED":
+                    store.pop(_uid(obj), None)
+                else:
+                    store[_uid(obj)] = obj
+                if obj.get("kind") == "Deployment":
+                    _deployment_key[0] = _uid(obj) if kind_of != "DELETED" else None
+            refresh()
+            if snapshot.deployment is not None:
+                seen_deployment = True
+            elif seen_deployment:
+                return WaitOutcome(False, stopped=True, snapshot=snapshot, elapsed=time.monotonic() - begin)
+            if older_pods(snapshot, started_at):
+                old_seen, old_gone_at = True, None
+            elif old_seen and old_gone_at is None:
+                old_gone_at = time.time()
+            problems = problems_of(snapshot, now=time.time(), since=since, mem_limit=mem_limit,
+                                   max_memory=max_memory, started_at=started_at, failed_create_after=old_gone_at)
+            state, _ = classify(snapshot, problems, started_at)
+            if state == "running" and _template_matches(snapshot, started_at):
+                return WaitOutcome(True, problems=[], snapshot=snapshot, elapsed=time.monotonic() - begin)
+            certain = diagnose.first_certain(problems)
+            if certain is not None:
+                return WaitOutcome(False, problems=problems, snapshot=snapshot, elapsed=time.monotonic() - begin)
+            if progress is not None and snapshot.deployment is not None:
+                text = describe(snapshot, started_at)
+                if text != last_text:
+                    progress(text)
+                    last_text = text
+    finally:
+        stream.close()
+    return WaitOutcome(False, timed_out=True, problems=problems, snapshot=snapshot,
+                       elapsed=time.monotonic() - begin,
+                       last_seen=describe(snapshot, started_at) if snapshot.deployment is not None else "")
+
+
+def _template_matches(snapshot: Snapshot, started_at: str) -> bool:
+    from webservice.status import template_started_at
+
+    return template_started_at(snapshot.deployment) == started_at
+
+
+def wait_gone(cluster, *, timeout: float, progress: Callable[[str], None] | None = None) -> bool:
+    """Wait until no pod of the webservice is left; True if they all went in time.
+
+    One LIST (nothing left: done), then one watch from its version until the last goes.
+    """
+    items, version = cluster.list("Pod", label_selector=selector())
+    pods = {_uid(p): p for p in items}
+    if not pods:
+        return True
+    if progress is not None:
+        progress(f"waiting for {len(pods)} pod(s) to stop")
+    stream = cluster.watch("Pod", label_selector=selector(), resource_version=version, timeout=timeout)
+    try:
+        for kind_of, obj in stream:
+            if kind_of == "SYNC":
+                pods = {_uid(p): p for p in obj["items"]}
+            elif kind_of == "DELETED":
+                pods.pop(_uid(obj), None)
+            elif kind_of is not None:
+                pods[_uid(obj)] = obj
+            if not pods:
+                return True
+            if progress is not None and kind_of == "DELETED":
+                progress(f"waiting for {len(pods)} pod(s) to stop")
+    finally:
+        stream.close()
+    return not pods
