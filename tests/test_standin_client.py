@@ -481,3 +481,15 @@ def test_scale_subresource(apps, standin):
     apps.patch_namespaced_deployment_scale("mytool", NS, {"spec": {"replicas": 0}})
     standin.wait_for(lambda: not standin.pods(name="mytool"))
     assert standin.get("Deployment", NS, "mytool")["metadata"]["generation"] == 3
+
+
+def test_watch_bookmarks(standin):
+    standin.bookmark_interval = 0.2
+    code, _, raw = standin.http("GET", f"/api/v1/namespaces/{NS}/configmaps?watch=1&allowWatchBookmarks=true"
+                                       "&timeoutSeconds=1")
+    events = [json.loads(line) for line in raw.decode().splitlines()]
+    assert code == 200 and len(events) >= 2 and {e["type"] for e in events} == {"BOOKMARK"}
+    assert events[-1]["object"] == {"kind": "ConfigMap", "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": str(standin.store.rv)}}
+    code, _, raw = standin.http("GET", f"/api/v1/namespaces/{NS}/configmaps?watch=1&timeoutSeconds=1")
+    assert code == 200 and raw == b""

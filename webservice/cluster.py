@@ -293,11 +293,7 @@ class Cluster:
         self.backoff = backoff
         self.requests = 0
         self._lock = threading.Lock()
-        if debug:
-            import atexit
-
-            begin = time.monotonic()
-            atexit.register(lambda: self._log(f"{self.requests} API request(s) in {time.monotonic() - begin:.2f} s"))
+        self._began = time.monotonic()
         parts = urlsplit(self.server)
         self._prefix = parts.path.rstrip("/")
         kwargs: dict[str, Any] = {"maxsize": 8, "block": False, "retries": False,
@@ -334,6 +330,13 @@ class Cluster:
 
     def close(self) -> None:
         self._pool.close()
+
+    def __del__(self):  # with --debug: how many requests the command made, once it is done with them
+        try:
+            if self.debug:
+                self._log(f"{self.requests} API request(s) in {time.monotonic() - self._began:.2f} s")
+        except Exception:  # noqa: BLE001 - never fail at interpreter exit
+            pass
 
     # --- low level -----------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ Routing modes:
   ingress-nginx allows snippet annotations (``legacy_snippets: true``) this is the
   seed's form: regex path, ``rewrite-target`` and a ``configuration-snippet`` redirecting
   ``/<tool>`` to ``/<tool>/``. Where snippets are disabled (the default, as on current
-  clusters) it is a plain ``Prefix`` path ``/<tool>`` with no annotations at all, and the
-  container gets ``WEBSERVICE_PATH_PREFIX=/<tool>``: webservice-runner then serves the
-  app under ``/<tool>/`` and answers the bare ``/<tool>`` with a redirect that keeps the
-  query string. Both forms route the same URLs to the same backend paths.
+  clusters) it is a plain ``Prefix`` path ``/<tool>`` with no annotations at all. In both
+  forms the container gets ``WEBSERVICE_PATH_PREFIX=/<tool>``: webservice-runner then
+  serves the app under ``/<tool>/`` (as the old layout expected) and itself answers the
+  bare ``/<tool>`` with a redirect that keeps the query string, which is what makes the
+  snippet-free form work. Both forms route the same URLs to the same backend paths.
 * ``httproute``: Gateway API HTTPRoute ``<tool>`` attached to the shared Gateway.
 """
 
@@ -92,7 +93,7 @@ def _env(spec) -> list:
     env = []
     if spec.buildservice:
         env += [{"name": "PORT", "value": str(PORT)}, {"name": "NO_HOME", "value": "a buildservice pod does not need a home"}]
-    if spec.routing == "legacy-path" and not spec.legacy_snippets:
+    if spec.routing == "legacy-path":  # both forms keep the /<tool> prefix for the app
         env.append({"name": PATH_PREFIX_ENV, "value": f"/{spec.tool}"})
     return env
 

@@ -134,13 +134,13 @@ def test_wrong_layout_fails_before_anything_starts(home, type_name, layout, miss
     for rel, content in layout.items():
         (home / rel).parent.mkdir(parents=True, exist_ok=True)
         (home / rel).write_text(content)
-    before = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
-    result = support.run_runner(["--type", type_name, "--port", "8000"], home)
+    tmp = home.parent / "tmp"  # a private TMPDIR: other runners may share /tmp
+    tmp.mkdir()
+    result = support.run_runner(["--type", type_name, "--port", "8000"], home, TMPDIR=str(tmp))
     assert_one_line_error(result, missing)
     if "not found" in missing:
         assert str(home) in result.stderr  # the full path is named
-    after = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
-    assert not {x for x in after - before if x.startswith("webservice-runner-")}, "runtime dir left behind"
+    assert list(tmp.iterdir()) == [], "runtime dir left behind"
 
 
 def test_generic_command_not_found(home):

@@ -98,3 +98,38 @@ def test_closed_stdout_sends_the_access_log_to_stderr(home):
         assert server.stop() == 0
     finally:
         server.kill()
+
+
+MASTER_PY = """\
+import os, signal, subprocess, sys, time
+# a "master" that, like uWSGI's, waits for its worker to stop before it exits; the worker
+# ignores SIGTERM, like a uWSGI worker that missed its stop signal
+worker = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('worker up', flush=True); time.sleep(300)"])
+def stop(signum, frame):
+    worker.terminate()
+    worker.wait()
+    print("master done", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+time.sleep(300)
+"""
+
+
+def test_stragglers_of_the_group_are_killed_after_stop_escalate(tmp_path):
+    """process.supervise(stop_escalate=...): what uWSGI runs with."""
+    import subprocess
+
+    (tmp_path / "master.py").write_text(MASTER_PY)
+    code = (
+        "import sys; from webservice.runner import process; "
+        f"sys.exit(process.supervise([sys.executable, {str(tmp_path / 'master.py')!r}], cwd='/', env=None, grace=20, stop_escalate=0.5))"
+    )
+    argv = [sys.executable, "-c", code]
+    server = support.Server(argv, {"PYTHONPATH": support.PACKAGE_ROOT, "PATH": support.SBIN_PATH}, str(tmp_path), 0)
+    try:
+        server.wait_output("worker up")
+        assert server.stop() == 0  # the master exits normally once its worker is gone
+        assert 0.4 < server.stop_seconds < 3, server.stop_seconds
+        assert "killing them" in server.stderr and "master done" in server.stdout
+    finally:
+        server.kill()

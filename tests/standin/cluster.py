@@ -18,7 +18,8 @@ For tests (``standin`` fixture):
   substring -> scenario), ``time_scale`` (real s per simulated s, default 0.01; 0: as fast
   as possible), ``pause()``/``resume()``, ``quota``/``limits`` (assign to replace) and
   ``set_quota(hard)``/``set_limits(max=, min=, default=, defaultRequest=)``,
-  ``field_validation`` (``"Strict"``), ``ingress_domains``, ``append_log(ns, pod, line,
+  ``field_validation`` (``"Strict"``), ``ingress_domains``, ``bookmark_interval`` (1 s;
+  watches with ``allowWatchBookmarks`` get a BOOKMARK that often and before a timeout), ``append_log(ns, pod, line,
   container=None)``, ``compact()`` (older resourceVersions give 410), ``add_fault(...)``
   (see ``server.Fault``), ``wait_for(predicate, timeout=10)``;
 * credentials: ``url``, ``ca_file``, ``client_cert(cn, foreign=False)``,
@@ -103,7 +104,8 @@ class StandIn:
         self.requests: list = []
         self.faults: list[Fault] = []
         self.owners: dict = {}
-        self.controller_errors: list[str] = []
+        self.controller_errors: list[str] = []  # stand-in bugs: make the ``standin`` fixture fail
+        self.handler_errors: list[str] = []  # connection-level oddities, for the curious
         self._defaults()
         self.server = None
 
@@ -112,6 +114,7 @@ class StandIn:
         self.image_scenarios: dict[str, str] = {}
         self.time_scale = 0.01
         self.field_validation = "Strict"
+        self.bookmark_interval = 1.0  # real seconds between BOOKMARKs to watches asking for them
         self.ingress_domains = ["toolforge.org"]
         self.quota = dict(DEFAULT_QUOTA)
         self.limits = copy.deepcopy(DEFAULT_LIMITS)
@@ -188,6 +191,7 @@ class StandIn:
             self.requests.clear()
             self.faults.clear()
             self.controller_errors.clear()
+            self.handler_errors.clear()
             self._defaults()
             self.seed()
             self.controller.paused = False
@@ -383,7 +387,8 @@ class StandIn:
              user: str | None = None, foreign: bool = False, with_cert: bool = True, headers: dict | None = None):
         """One raw HTTPS request as ``user`` (default: the tool); returns (status, headers, body).
 
-        The body is parsed as JSON when the answer is JSON.  For tests of exact wire behaviour.
+        The body is parsed when the answer is one JSON document (bytes otherwise, e.g. a
+        watch stream).  For tests of exact wire behaviour.
         """
         import http.client
         import json
@@ -402,8 +407,11 @@ class StandIn:
             resp = conn.getresponse()
             raw = resp.read()
             out = raw
-            if resp.getheader("Content-Type", "").startswith("application/json"):
-                out = json.loads(raw)
+            if resp.getheader("Content-Type", "").startswith("application/json") and raw:
+                try:
+                    out = json.loads(raw)
+                except ValueError:  # a watch stream: one JSON document per line
+                    out = raw
             return resp.status, dict(resp.getheaders()), out
         finally:
             conn.close()

@@ -118,6 +118,12 @@ class Handler(BaseHTTPRequestHandler):
         except (ConnectionError, ssl.SSLError, socket.timeout, OSError):
             pass
 
+    def finish(self):
+        try:
+            super().finish()
+        except (OSError, ssl.SSLError, ValueError):  # the client went away first
+            pass
+
     def log_message(self, *args):  # quiet
         pass
 
@@ -268,6 +274,16 @@ class Server(ThreadingHTTPServer):
         ctx.set_alpn_protocols(["http/1.1"])
         self.ssl_context = ctx
         super().__init__(("127.0.0.1", 0), Handler)
+
+    def handle_error(self, request, client_address):
+        """Record in ``StandIn.handler_errors`` (instead of printing) what a connection's
+        thread raised outside the API code; client disconnects are not errors."""
+        import sys
+        import traceback
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, TimeoutError)):
+            return
+        self.standin.handler_errors.append("".join(traceback.format_exception_only(type(exc), exc)).strip())
 
     def start(self):
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},

@@ -138,8 +138,16 @@ class Verbs:
         def gone(e):
             return line("ERROR", errors.expired(str(e)).status())
 
+        bookmarks = _truthy(req.query.get("allowWatchBookmarks", ""))
+        interval = self.s.bookmark_interval
+
+        def bookmark(rv):
+            return line("BOOKMARK", {"kind": res.kind, "apiVersion": res.api_version,
+                                     "metadata": {"resourceVersion": str(rv)}})
+
         def gen():
             error = None
+            last_bookmark = time.monotonic()
             with store.cond:
                 if rv_param == "0":
                     initial = [o for o in store.list(res.kind, ns) if match(o)]
@@ -164,9 +172,14 @@ class Verbs:
                     left = None if deadline is None else deadline - time.monotonic()
                     if store.rv <= last and not stop.is_set() and (left is None or left > 0):
                         store.cond.wait(min(left, 0.5) if left is not None else 0.5)
-                    if stop.is_set() or (deadline is not None and time.monotonic() >= deadline
-                                         and store.rv <= last):
+                    if stop.is_set():
                         return
+                    timed_out = deadline is not None and time.monotonic() >= deadline and store.rv <= last
+                if timed_out:
+                    if bookmarks:  # like kube-apiserver, a last bookmark before the timeout ends it
+                        yield bookmark(last)
+                    return
+                with store.cond:
                     if store.rv > last:
                         try:
                             changes = store.changes_since(last)
@@ -177,7 +190,11 @@ class Verbs:
                     yield error
                     return
                 if changes is None:
-                    yield b""  # idle: lets the server notice a client that went away
+                    if bookmarks and interval and time.monotonic() - last_bookmark >= interval:
+                        last_bookmark = time.monotonic()
+                        yield bookmark(last)
+                    else:
+                        yield b""  # idle: lets the server notice a client that went away
                     continue
                 out = []
                 for ch in changes:

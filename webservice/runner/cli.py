@@ -153,7 +153,7 @@ def run(argv: list[str] | None = None, environ: dict | None = None) -> int:
         _write_files(launch.files)
         _say(f"{ctx.type} for the tool {ctx.tool} on port {ctx.port}{where}: {launch.description}")
         _say("running: " + " ".join(launch.argv))
-        return process.supervise(launch.argv, cwd=launch.cwd, env=launch.env, pass_fds=launch.pass_fds, grace=grace, stop_signal=launch.stop_signal, stop_group=launch.stop_group)
+        return process.supervise(launch.argv, cwd=launch.cwd, env=launch.env, pass_fds=launch.pass_fds, grace=grace, stop_signal=launch.stop_signal, stop_escalate=launch.stop_escalate)
     finally:
         if ctx.runtime_dir:
             shutil.rmtree(ctx.runtime_dir, ignore_errors=True)

@@ -169,8 +169,9 @@ class Launch:
 
     ``files`` are generated files (path -> content) written before the start;
     ``pass_fds`` are file descriptors the child inherits (see ``Context.output_fd``);
-    ``stop_signal`` is what the server (its whole process group with ``stop_group``) gets
-    when the runner gets SIGTERM.
+    ``stop_signal`` is what the server gets when the runner gets SIGTERM;
+    ``stop_escalate``: seconds after which the server's other processes still running are
+    killed (see ``process.supervise``).
     """
 
     argv: list[str]
@@ -181,4 +182,4 @@ class Launch:
     pass_fds: tuple = ()
     warnings: list[str] = field(default_factory=list)
     stop_signal: int = signal.SIGTERM
-    stop_group: bool = False
+    stop_escalate: float | None = None

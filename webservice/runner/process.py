@@ -9,11 +9,12 @@ installs a handler. So the runner:
   re-parented to it and reaped by it, never left as zombies or strays;
 * starts the server as the leader of a new process group (same session);
 * forwards SIGTERM/SIGINT/SIGQUIT/SIGHUP/SIGUSR1/SIGUSR2 to the leader, SIGTERM as the
-  server's own stop signal (``stop_signal``: SIGINT for lighttpd, whose SIGTERM drops open
-  connections; SIGINT to the whole group for uWSGI, as Ctrl-C in a terminal does, since
-  its master alone sometimes waits for a worker that missed the signal); after a
-  termination signal, if the leader has not exited within ``grace`` seconds, the group
-  is killed;
+  server's own stop signal (``stop_signal``: SIGINT for lighttpd, whose SIGTERM drops
+  open connections);
+* after a termination signal: with ``stop_escalate`` set, SIGKILLs the *other* members of
+  the group still there that many seconds later (uWSGI: under load a worker sometimes
+  misses the master's stop signal and the master would wait 60 s for it); if the leader
+  has not exited within ``grace`` seconds, kills the whole group;
 * when the leader exits (for any reason), sends SIGTERM to what is left of the group and
   to any re-parented orphan, waits up to ``linger`` seconds, then SIGKILLs them;
 * exits with the leader's exit status (128 + N when it died of signal N).
@@ -93,10 +94,12 @@ def _reap() -> None:
 
 
 def _signal_all(pgid: int, pids: list[int], sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+    """Signal the process group ``pgid`` (if > 0) and each of ``pids``."""
+    if pgid > 0:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
     for pid in pids:
         if pid > 0:
             try:
@@ -132,6 +135,11 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def _group_members(pgid: int) -> list[int]:
+    procs = _processes() or []
+    return [pid for pid, ppid, pgrp, state in procs if pgrp == pgid and pid != pgid and state not in ("Z", "X")]
+
+
 def supervise(
     argv: list[str],
     *,
@@ -141,38 +149,44 @@ def supervise(
     grace: float = 25.0,
     linger: float = 3.0,
     stop_signal: int = signal.SIGTERM,
-    stop_group: bool = False,
+    stop_escalate: float | None = None,
 ) -> int:
     """Run ``argv`` and supervise it as described in the module docstring; its exit status."""
     set_child_subreaper()
-    state: dict = {"leader": None, "pending": [], "stopping": False}
+    state: dict = {"leader": None, "pending": [], "stopping": None, "escalated": False}
 
-    def kill_group(signum, frame):  # SIGALRM: the grace period after SIGTERM is over
+    def on_alarm(signum, frame):  # a deadline after the stop signal has passed
         leader = state["leader"]
-        if leader is not None:
-            print(f"webservice-runner: still running {grace:g}s after the stop signal: killing it", file=sys.stderr, flush=True)
-            _signal_all(leader, [leader], signal.SIGKILL)
+        if leader is None:
+            return
+        elapsed = time.monotonic() - state["stopping"]
+        if stop_escalate is not None and not state["escalated"] and elapsed < grace:
+            state["escalated"] = True
+            stragglers = _group_members(leader)
+            if stragglers:
+                print(f"webservice-runner: {len(stragglers)} process(es) of the server still running {stop_escalate:g}s after the stop signal: killing them", file=sys.stderr, flush=True)
+                _signal_all(-1, stragglers, signal.SIGKILL)
+            signal.setitimer(signal.ITIMER_REAL, max(grace - elapsed, 0.01))
+            return
+        print(f"webservice-runner: still running {grace:g}s after the stop signal: killing it", file=sys.stderr, flush=True)
+        _signal_all(leader, [leader], signal.SIGKILL)
 
     def forward(signum, frame):
         leader = state["leader"]
         if leader is None:
             state["pending"].append(signum)
             return
-        if signum in TERMINATING and not state["stopping"]:
-            state["stopping"] = True
-            signal.setitimer(signal.ITIMER_REAL, grace)
-        if signum == signal.SIGTERM:
-            signum = stop_signal
-            if stop_group:  # like Ctrl-C in a terminal: the server and its workers at once
-                _signal_all(leader, [leader], signum)
-                return
+        if signum in TERMINATING and state["stopping"] is None:
+            state["stopping"] = time.monotonic()
+            first = stop_escalate if stop_escalate is not None and stop_escalate < grace else grace
+            signal.setitimer(signal.ITIMER_REAL, first)
         try:
-            os.kill(leader, signum)
+            os.kill(leader, stop_signal if signum == signal.SIGTERM else signum)
         except ProcessLookupError:
             pass
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
-    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, kill_group)
+    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
     try:
         stops = [sig for sig in state["pending"] if sig in TERMINATING]
         if stops:  # told to stop before anything started: start nothing

@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 
 from webservice.runner.context import Context, Launch, missing
 
 PLUGIN_DIRS = ("/usr/lib/uwsgi/plugins",)
-# How the runner stops uWSGI on SIGTERM: SIGINT to the master and its workers at once, as
-# Ctrl-C in a terminal does. (SIGTERM to the master alone, with --die-on-term, sends the
-# workers SIGINT itself; under load a worker sometimes misses it, and the master then
-# waits the 60 s "mercy" before killing it.)
-STOP = {"stop_signal": signal.SIGINT, "stop_group": True}
+# How the runner stops uWSGI: SIGTERM to the master (with --die-on-term it stops the
+# workers, which takes about a second), and SIGKILL after 3 s for any worker still there:
+# under load a worker sometimes misses the master's signal (Python's own SIGINT handler in
+# the worker swallows it while it waits in epoll), and the master would wait the 60 s
+# "worker-reload-mercy" for it. uWSGI's stop is not graceful anyway: workers are ended, not
+# drained.
+STOP = {"stop_escalate": 3.0}
 
 
 def _has_plugin(name: str) -> bool:
