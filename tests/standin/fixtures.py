@@ -19,10 +19,14 @@
     ``CompletedProcess`` (text), using ``/usr/bin/kubectl`` (or ``$STANDIN_KUBECTL``).
 
 kubectl notes: ``/usr/bin/kubectl`` is Google Cloud SDK's dispatcher; it asks the server's
-``/version`` (``?timeout=5s``) and runs the matching ``kubectl.1.NN``.  It needs no
-network or gcloud configuration (``CLOUDSDK_CORE_DISABLE_PROMPTS=1`` is set anyway).
-kubectl 1.29 needs ``KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true`` to attach over WebSocket
-(the stand-in speaks no SPDY); both runners here and ``ws_env.env`` set it.
+``/version`` (``?timeout=5s``, user agent ``kubectl-dispatcher/v1.0``) and runs the matching
+``kubectl.1.NN`` (1.27-1.33).  Checked with ``strace -e trace=connect``: the only
+connections are to the stand-in; no gcloud configuration is needed
+(``CLOUDSDK_CORE_DISABLE_PROMPTS=1`` is set anyway).  kubectl keeps a discovery cache in
+``$HOME/.kube/cache``.  kubectl 1.29 needs ``KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true`` to
+attach/exec over WebSocket (1.30+ do by default; 1.27/1.28 only speak SPDY, which the
+stand-in does not, so keep the reported version >= 1.29); both runners here and
+``ws_env.env`` set it.
 """
 
 from __future__ import annotations
