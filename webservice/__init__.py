@@ -4,4 +4,4 @@ The package is split by concern; see README.rst ("A short tour") for the map.
 Importing this package is cheap: it imports nothing but the standard library.
 """
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
