@@ -49,12 +49,15 @@ class Config:
     catalogue_ttl: int = 3600
     timeout: int = 180
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # the domains the site routes (defaults and site file only): routing hosts are checked
+    # against these, so that a user or environment setting cannot aim an Ingress elsewhere
+    site_domains: tuple = field(default=(), compare=False)
 
     def effective_legacy_host(self, project: str) -> str:
         return self.legacy_host or f"{project}.wmflabs.org"
 
 
-KEYS = tuple(f.name for f in fields(Config) if f.name != "sources")
+KEYS = tuple(f.name for f in fields(Config) if f.name not in ("sources", "site_domains"))
 
 
 def _check_host(value: Any) -> str:
@@ -202,6 +205,7 @@ def load_config(
 
     site = site_config_path(environ)
     layer(_read_file(site), f"config file {site}")
+    site_domains = (values.get("public_domain", Config.public_domain),)
     user = user_config_path(environ)
     layer(_read_file(user), f"config file {user}")
     for key in KEYS:
@@ -213,4 +217,4 @@ def load_config(
                 raise ConfigError(str(error).replace(f"key {key!r} has", "has")) from None
     if overrides:
         layer({k: v for k, v in overrides.items() if v is not None}, "command line")
-    return Config(**values, sources=sources)
+    return Config(**values, sources=sources, site_domains=site_domains)

@@ -98,11 +98,26 @@ class Context:
         return spec
 
     def check_admission(self, obj: dict) -> None:
-        from webservice.admission import check_routing
+        """The cluster's ingress admission rule, before anything is sent (REFERENCE 6).
 
-        check_routing(
-            obj,
-            self.tool.name,
-            [self.config.public_domain],
-            legacy_host=self.config.effective_legacy_host(self.config.project or self.tool.project),
-        )
+        Hosts are checked against the domains of the site (defaults and site file), not
+        against a ``public_domain`` from the user's config or the environment."""
+        from webservice.admission import check_routing
+        from webservice.errors import AdmissionError
+
+        domains = list(self.config.site_domains or (self.config.public_domain,))
+        try:
+            check_routing(
+                obj,
+                self.tool.name,
+                domains,
+                legacy_host=self.config.effective_legacy_host(self.config.project or self.tool.project),
+            )
+        except AdmissionError as error:
+            origin = self.config.sources.get("public_domain", "default")
+            if self.config.public_domain not in domains:
+                error.hint = (
+                    f"public_domain {self.config.public_domain!r} comes from {origin}, but this "
+                    f"site routes only {', '.join(domains)}; remove that setting"
+                )
+            raise
