@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import select
 import socket
+import io
 import ssl
 import threading
 import time
@@ -108,6 +109,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.user = common_name(der)
         except (ssl.SSLError, OSError, ValueError):
             pass
+        if not self.tls_ok:  # the handshake failed and the socket may be closed already
+            self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
+            return
         super().setup()
 
     def handle(self):
