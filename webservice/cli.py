@@ -181,33 +181,22 @@ def _run(request) -> int:
 
 
 def _dispatch(request):
+    """Call the one core function of the action (imported here: only what it needs)."""
     if request.action in ("start", "restart") and request.dry_run:
         from webservice.render import dry_run
 
         return dry_run(request)
-    try:
-        from webservice import lifecycle
-    except ImportError:
-        lifecycle = None
-    if request.action in ("start", "stop", "restart", "status") and lifecycle is not None:
-        return getattr(lifecycle, request.action)(request)
     if request.action == "logs":
-        try:
-            from webservice.logs import logs
-        except ImportError:
-            logs = None
-        if logs is not None:
-            return logs(request)
-    if request.action == "shell":
-        try:
-            from webservice.shell import shell
-        except ImportError:
-            shell = None
-        if shell is not None:
-            return shell(request)
-    from webservice.errors import NotAvailableError
+        from webservice.logs import logs
 
-    raise NotAvailableError(f"'{request.action}' is not available yet in this version", hint="use --dry-run to see what start would apply")
+        return logs(request)
+    if request.action == "shell":
+        from webservice.shell import shell
+
+        return shell(request)
+    from webservice import lifecycle
+
+    return getattr(lifecycle, request.action)(request)
 
 
 @cli.command("start")

@@ -18,7 +18,6 @@ Exit codes (documented in the man page, EXIT STATUS):
 6    ``start``: already running (use ``restart``)
 7    cluster access failed (kubeconfig, credentials, permission, network)
 8    a required program is missing (kubectl for ``shell``)
-9    action not available yet in this version
 130  interrupted (Ctrl-C); 143 terminated (SIGTERM)
 ==== =====================================================================
 """
@@ -34,7 +33,6 @@ EXIT_FAILED_TO_START = 5
 EXIT_ALREADY_RUNNING = 6
 EXIT_CLUSTER = 7
 EXIT_MISSING_PROGRAM = 8
-EXIT_NOT_AVAILABLE = 9
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -172,6 +170,3 @@ class ServerError(ClusterError):
 class MissingProgramError(WebserviceError):
     exit_code = EXIT_MISSING_PROGRAM
 
-
-class NotAvailableError(WebserviceError):
-    exit_code = EXIT_NOT_AVAILABLE
