@@ -384,3 +384,12 @@ def test_completion_offers_types(env):
     done = _process(env, extra_env={"_WEBSERVICE_COMPLETE": "bash_complete", "COMP_WORDS": "webservice start py", "COMP_CWORD": "2"})
     offered = {line.split(",", 1)[-1] for line in done.stdout.splitlines()}
     assert {"python3.11", "python3.9"} <= offered
+
+
+@pytest.mark.parametrize("action", ["status", "stop", "logs"])
+def test_missing_kubeconfig_is_one_clear_line(env, capsys, action):
+    code, out, err = run([action], capsys)
+    assert code == 7, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("webservice: error: ")
+    assert "no-kubeconfig" in lines[0] and "Traceback" not in err
