@@ -103,6 +103,45 @@ def test_broken_kubeconfigs(tmp_path, content, match):
         Cluster.connect(tool(), kubeconfig=[path])
 
 
+_BOMB = "".join(f"      - &l{i} [" + ",".join([f"*l{i - 1}" if i else "lol"] * 9) + "]\n" for i in range(8))
+_CONTEXT = "current-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\n"
+
+
+@pytest.mark.parametrize("content,match", [
+    ("clusters: 1\n", "clusters is not a list"),
+    ("clusters: " + "[" * 3000 + "]" * 3000 + "\n", "nested deeper|nesting depth"),
+    ("clusters: " + "[" * 40 + "]" * 40 + "\n", "nested deeper"),
+    ("current-context: 2024-13-45\n", "not usable"),
+    ("current-context: x\nclusters:\n  - name:\n" + _BOMB, "aliases"),
+    ("current-context: [x]\n", "current-context is not a name"),
+    (_CONTEXT + "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:99999'}}]\n", "no valid server URL"),
+    (_CONTEXT + "clusters: [{name: c, cluster: {server: 'https://[::1'}}]\n", "no valid server URL"),
+    (_CONTEXT.replace("cluster: c,", "cluster: c, namespace: [1],")
+     + "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n", "namespace is not a string"),
+    (_CONTEXT.replace("user: {}", "user: {token: 5}")
+     + "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n", "token is not a string"),
+])
+def test_damaged_kubeconfigs_are_one_clear_error(tmp_path, content, match):
+    """Shapes that once gave an internal error (TypeError, RecursionError, ValueError) or hung."""
+    path = tmp_path / "config"
+    path.write_text(content)
+    began = time.monotonic()
+    with pytest.raises(errors.KubeconfigError, match=match):
+        Cluster.connect(tool(), kubeconfig=[path])
+    assert time.monotonic() - began < 2
+
+
+def test_unusable_inline_certificate_is_named_once(tmp_path):
+    path = tmp_path / "config"
+    path.write_text("current-context: x\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: tool-mytool}}]\n"
+                    "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}}]\n"
+                    "users: [{name: u, user: {client-certificate-data: aGVsbG8=, client-key-data: aGVsbG8=}}]\n")
+    with pytest.raises(errors.KubeconfigError) as caught:
+        Cluster.connect(tool(), kubeconfig=[path])
+    assert f"the client certificate in {path} or its key cannot be used" in caught.value.message
+    assert "the client certificate the client certificate" not in caught.value.message
+
+
 def test_inline_certificate_data(standin, tmp_path):
     cert_pem, key_pem = standin.pki.client_pem("mytool")
     config = yaml.safe_load(Path(standin.kubeconfig(str(tmp_path / "config"))).read_text())
@@ -430,3 +469,23 @@ def test_exec_credential_plugin_through_the_official_loader(standin, tmp_path):
     assert c.namespace == "tool-mytool"
     assert c.list("Pod")[0] == []
     assert "kubernetes" in sys.modules
+
+
+def test_public_interface_is_stable_and_only_cluster_imports_kubernetes():
+    import re
+
+    import webservice
+    import webservice.cluster as cluster
+
+    assert set(cluster.__all__) == {"Cluster", "Credentials", "KINDS", "kubeconfig_paths", "load_credentials",
+                                    "translate_http_error"}
+    for name in cluster.__all__:
+        assert getattr(cluster, name) is not None
+    assert not hasattr(cluster, "follow_pod_log_since")  # logs.py calls pod_log(..., since_time=...)
+    for method in ("apply", "get", "list", "delete", "delete_pod", "read_config_map", "events", "pod_log", "watch",
+                   "request", "path", "close", "connect"):
+        assert callable(getattr(cluster.Cluster, method))
+    importer = re.compile(r"^\s*(import kubernetes|from kubernetes\b)", re.M)
+    for path in Path(webservice.__file__).parent.glob("*.py"):
+        if path.name != "cluster.py":
+            assert not importer.search(path.read_text()), path.name

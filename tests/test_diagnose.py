@@ -176,8 +176,39 @@ def test_failed_create_while_old_pods_still_count_is_not_certain():
     assert codes(diagnose.diagnose([], [quota], [rs], now=NOW, rolling=True)) == [("failedcreate", False)]
     # the old pod went at NOW: an event from that very second may be from before it went
     assert codes(diagnose.diagnose([], [quota], [rs], now=NOW, failed_create_after=NOW)) == [("failedcreate", False)]
-    later = event(rs, "FailedCreate", "exceeded quota: again", offset=2)
-    assert codes(diagnose.diagnose([], [later], [rs], now=NOW + 2, failed_create_after=NOW)) == [("failedcreate", True)]
+    # refused again just after the old pod went: the quota's usage was not recounted yet
+    soon = event(rs, "FailedCreate", "exceeded quota: again", offset=1)
+    assert codes(diagnose.diagnose([], [soon], [rs], now=NOW + 1, failed_create_after=NOW)) == [("failedcreate", False)]
+    # still refused well after the last old pod went: it persists, it is final
+    later = event(rs, "FailedCreate", "exceeded quota: again", offset=diagnose.FAILED_CREATE_GRACE)
+    assert codes(diagnose.diagnose([], [later], [rs], now=NOW + 5, failed_create_after=NOW)) == [("failedcreate", True)]
+
+
+def test_failed_create_is_certain_at_once_when_the_request_alone_is_over_the_quota():
+    rs = replicaset()
+    alone = ('pods "mytool-abc-x" is forbidden: exceeded quota: tool-mytool, requested: limits.memory=8Gi,pods=1, '
+             'used: limits.memory=0,pods=0, limited: limits.memory=4Gi,pods=4')
+    assert diagnose.request_alone_exceeds(alone)
+    # even while an old pod terminates: its going cannot make room for this
+    assert codes(diagnose.diagnose([], [event(rs, "FailedCreate", alone)], [rs], now=NOW, rolling=True)) == [
+        ("failedcreate", True)]
+    shared = "exceeded quota: tool-mytool, requested: pods=1, used: pods=1, limited: pods=1"
+    assert not diagnose.request_alone_exceeds(shared)
+    assert not diagnose.request_alone_exceeds("exceeded quota: garbled")
+
+
+def test_failed_create_while_a_pod_of_the_same_template_terminates_is_not_certain():
+    """The transient refusal of a restart under a tight quota: the old pod, terminating,
+    still counts (status.problems_of passes rolling for terminating pods of any template)."""
+    from webservice.status import problems_of
+
+    rs = replicaset()
+    quota = event(rs, "FailedCreate", "exceeded quota: tool-mytool, requested: pods=1, used: pods=1, limited: pods=1")
+    going = pod("going", state=RUNNING, deleting=True)  # same template, being deleted
+    snap = Snapshot(deployment(), [going], [rs], [quota])
+    assert codes(problems_of(snap, now=NOW)) == [("failedcreate", False)]
+    snap.pods = []
+    assert codes(problems_of(snap, now=NOW)) == [("failedcreate", True)]
 
 
 def test_failed_create_limit_range_hint():
@@ -320,3 +351,24 @@ def test_a_pod_not_ready_for_minutes_is_no_longer_starting():
 def test_classify_is_pure():
     snap = Snapshot(deployment(), [pod(state=RUNNING, ready=True)])
     assert classify(snap, []) == ("running", {"desired": 1, "ready": 1, "updated": 1})
+
+
+def test_status_constants_agree_with_the_object_builders():
+    """status repeats three values of webservice.objects so that reading a status does not
+    import the builders (and quantity, decimal): they must stay the same."""
+    from webservice import objects, status
+
+    assert status.CONTAINER == objects.CONTAINER
+    assert status.STARTED_AT == objects.STARTED_AT
+    assert status.selector() == objects.selector()
+
+
+def test_reading_a_status_imports_no_builders_rich_or_kubernetes():
+    import subprocess
+    import sys
+
+    code = ("import sys, webservice.lifecycle, webservice.cluster, webservice.output; "
+            "print(sorted(m for m in ('webservice.objects', 'webservice.quantity', 'webservice.preflight', "
+            "'decimal', 'rich', 'kubernetes', 'webservice.wait') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

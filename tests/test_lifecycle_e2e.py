@@ -482,6 +482,107 @@ def test_ctrl_c_while_waiting(env):
     assert code == 4 and status["state"] == "starting"
 
 
+def test_sigterm_while_waiting_says_the_state_and_exits_143(env):
+    env.standin.scenario = "slow"
+    env.standin.time_scale = 0.2
+    process = env.popen("python3.11", "start")
+    assert "starting mytool" in process.stderr.readline()
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 143, (process.returncode, err)
+    assert "stopped waiting" in err.splitlines()[-1] and "Traceback" not in err
+    assert manifest(env)["web"] == "python3.11" and web_objects(env)["Deployment"] == ["mytool"]
+
+
+@pytest.mark.parametrize("command,sig,code", [("start", signal.SIGINT, 130), ("stop", signal.SIGTERM, 143)])
+def test_interrupted_before_any_change_says_nothing_changed(env, command, sig, code):
+    if command == "stop":
+        start_healthy(env)
+    before = (manifest(env), web_objects(env))
+    path = "/limitranges" if command == "start" else "/services"
+    env.standin.add_fault(action="delay", delay=1.0, method="GET", path=path, times=1)
+    env.standin.clear_requests()
+    process = env.popen(*(["python3.11", "start"] if command == "start" else ["stop"]))
+    env.standin.wait_for(lambda: env.standin.requests_for("GET", path), timeout=20)
+    time.sleep(0.2)
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == code, (process.returncode, err)
+    assert "nothing was changed" in err.splitlines()[-1] and "Traceback" not in err
+    assert (manifest(env), web_objects(env)) == before
+
+
+def test_sigterm_while_applying_finishes_the_changes_then_exits_143(env):
+    env.standin.add_fault(action="delay", delay=1.0, method="PATCH", path="/services/", times=1)
+    process = env.popen("python3.11", "start")
+    env.standin.wait_for(lambda: env.standin.requests_for("PATCH", "/services/"), timeout=20)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 143, (process.returncode, err)
+    assert "keeps coming up" in err.splitlines()[-1]
+    assert manifest(env)["web"] == "python3.11" and web_objects(env)["Ingress"] == ["mytool-subdomain"]
+
+
+def _memory(env):
+    deployment = env.standin.get("Deployment", env.standin.namespace, "mytool")
+    return deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+
+
+def test_two_restarts_one_held_mid_apply_end_with_manifest_and_deployment_agreeing(env):
+    """The command lock spans read, apply and manifest write: the second restart runs its
+    steps after the first's, never between its apply and its manifest write."""
+    start_healthy(env)
+    env.standin.clear_requests()
+    env.standin.add_fault(action="delay", delay=1.5, method="PATCH", path="/services/", times=1)
+    first = env.popen("restart", "--mem", "1Gi", "--no-wait")
+    env.standin.wait_for(lambda: env.standin.requests_for("PATCH", "/services/"), timeout=20)
+    second = env.popen("restart", "--mem", "2Gi", "--no-wait")
+    results = [(p.wait(timeout=60), p.stderr.read()) for p in (first, second)]
+    assert [code for code, _ in results] == [0, 0], results
+    assert manifest(env)["memory"] == _memory(env) == "2Gi"
+
+
+def test_stop_held_while_listing_and_a_start_end_running_or_stopped(env):
+    env.standin.add_fault(action="delay", delay=1.5, method="GET", path="/services", times=1)
+    stop = env.popen("stop")
+    env.standin.wait_for(lambda: env.standin.requests_for("GET", "/services"), timeout=20)
+    start = env.popen("python3.11", "start")
+    assert [start.wait(timeout=60), stop.wait(timeout=60)] == [0, 0], (start.stderr.read(), stop.stderr.read())
+    time.sleep(0.2)
+    assert web_objects(env) == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}
+    assert manifest(env)["web"] == "python3.11"
+
+
+def test_a_restart_superseded_by_another_follows_the_newer_rollout(env):
+    start_healthy(env)
+    env.standin.clear_requests()
+    env.standin.add_fault(action="delay", delay=2.0, method="GET", path="/deployments",
+                          match=lambda r: "watch" in r.query, times=1)
+    first = env.popen("restart", "--timeout", "8")
+    env.standin.wait_for(lambda: [r for r in env.standin.requests_for("GET", "/deployments") if "watch" in r.query],
+                         timeout=20)
+    time.sleep(1.1)  # another second: another template
+    assert run(env, "restart").returncode == 0
+    began = time.monotonic()
+    code = first.wait(timeout=30)
+    assert code == 0, first.stderr.read()
+    assert time.monotonic() - began < 4
+    assert "another restart replaced" in first.stdout.read() + first.stderr.read()
+
+
+def test_start_notices_a_stop_that_came_before_its_watch(env):
+    env.standin.add_fault(action="delay", delay=2.0, method="GET", path="/deployments",
+                          match=lambda r: "watch" in r.query, times=1)
+    start = env.popen("python3.11", "start", "--timeout", "8")
+    env.standin.wait_for(lambda: [r for r in env.standin.requests_for("GET", "/deployments") if "watch" in r.query],
+                         timeout=20)
+    assert run(env, "stop").returncode == 0
+    began = time.monotonic()
+    assert start.wait(timeout=30) == 5
+    assert time.monotonic() - began < 4 and "stopped" in start.stderr.read()
+
+
 def test_spinner_on_a_terminal(env):
     env.standin.scenario = "slow"
     env.standin.time_scale = 0.05

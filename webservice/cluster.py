@@ -34,6 +34,14 @@ Debug
     ``debug=True`` writes one line per request to stderr: method, path and query,
     status, milliseconds. Headers (credentials) are never shown.
 
+Where the parts live
+    ``webservice.kubeconfig`` reads the kubeconfig; ``webservice.apiresources`` has the
+    kind -> API path table (:data:`KINDS`); ``webservice.apierrors`` turns HTTP answers
+    and connection failures into ``ClusterError`` s (:func:`translate_http_error`);
+    ``webservice.watching`` has streamed answers and the merged multi-kind watch. This
+    module is the client that ties them together and the one public interface: callers
+    import only ``webservice.cluster``.
+
 What it does not do: decide anything about webservices (that is ``lifecycle``), check
 labels before deleting (callers pass ``expect_labels``/``uid`` and this module enforces
 them), or print results.
@@ -43,27 +51,23 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import random
-import socket
 import ssl
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
+from webservice.apierrors import _connection_error, _not_sent, _short, translate_http_error
+from webservice.apiresources import KINDS, api_path
 from webservice.errors import (
-    AuthenticationError,
-    ClusterError,
     ConflictError,
     ConnectionFailedError,
     ForbiddenError,
     InvalidObjectError,
     KubeconfigError,
-    NotFoundError,
-    QuotaExceededError,
     ServerError,
 )
 from webservice.kubeconfig import TOOL_HINT as _TOOL_HINT
@@ -71,22 +75,8 @@ from webservice.kubeconfig import Credentials, _load_client_cert
 from webservice.kubeconfig import kubeconfig_paths
 from webservice.kubeconfig import load_credentials as _load_credentials
 
-__all__ = ["Cluster", "Credentials", "KINDS", "follow_pod_log_since", "kubeconfig_paths", "load_credentials",
-           "translate_http_error"]
+__all__ = ["Cluster", "Credentials", "KINDS", "kubeconfig_paths", "load_credentials", "translate_http_error"]
 
-#: kind -> (API path prefix, plural resource name). All are namespaced.
-KINDS: dict[str, tuple[str, str]] = {
-    "Deployment": ("/apis/apps/v1", "deployments"),
-    "ReplicaSet": ("/apis/apps/v1", "replicasets"),
-    "Pod": ("/api/v1", "pods"),
-    "Service": ("/api/v1", "services"),
-    "Ingress": ("/apis/networking.k8s.io/v1", "ingresses"),
-    "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
-    "Event": ("/api/v1", "events"),
-    "ConfigMap": ("/api/v1", "configmaps"),
-    "ResourceQuota": ("/api/v1", "resourcequotas"),
-    "LimitRange": ("/api/v1", "limitranges"),
-}
 FIELD_MANAGER = "webservice"
 USER_AGENT = "webservice"
 CONNECT_TIMEOUT = 5.0
@@ -96,11 +86,6 @@ REFUSED_RETRIES = 2
 BACKOFF = 0.25  # first delay; doubled each time, with jitter, capped at MAX_BACKOFF
 MAX_BACKOFF = 4.0
 _RETRY_STATUS = {429, 500, 502, 503, 504}
-
-
-def _short(text: object, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _timeout_from_env() -> float | None:
@@ -156,121 +141,6 @@ def _official_credentials(paths: list[Path], context_name: str, namespace: str |
 def load_credentials(paths: list[Path] | None = None) -> Credentials:
     """The kubeconfig's credentials (see ``webservice.kubeconfig``), exec plugins included."""
     return _load_credentials(paths, official=_official_credentials)
-
-
-# --- errors -------------------------------------------------------------------------------
-
-
-def _status_message(body: bytes | str) -> tuple[str, str, dict]:
-    """(message, reason, details) of a ``Status`` answer (or the raw text)."""
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    try:
-        status = json.loads(body)
-    except ValueError:
-        return _short(body or "no details"), "", {}
-    if isinstance(status, dict):
-        return _short(status.get("message") or body), str(status.get("reason") or ""), status.get("details") or {}
-    return _short(body), "", {}
-
-
-def translate_http_error(code: int, body: bytes | str, *, server: str, what: str, namespace: str | None) -> ClusterError:
-    """The ClusterError for an HTTP error answer; ``what`` is e.g. 'GET Deployment mytool'."""
-    message, reason, _details = _status_message(body)
-    if code == 401:
-        return AuthenticationError(
-            f"the Kubernetes API at {server} refused the credentials (401: the client certificate "
-            "is missing, expired or not valid)",
-            hint="Toolforge renews tool certificates automatically; wait a few minutes and try again, "
-            "or ask on #wikimedia-cloud if it persists",
-        )
-    if code == 403:
-        if "exceeded quota" in message or "quota" in reason.lower():
-            return QuotaExceededError(f"the namespace quota does not allow this: {message}",
-                                      hint="ask for less (--cpu, --mem, --replicas) or stop other jobs first")
-        return ForbiddenError(f"not allowed to {what}: {message}",
-                              hint=f"a tool may only act in its own namespace ({namespace or 'tool-<tool>'}); "
-                              "are you the right tool ('become <tool>')?")
-    if code == 404:
-        return NotFoundError(f"{what}: not found ({message})")
-    if code == 409:
-        return ConflictError(f"{what}: conflict ({message})",
-                             hint="something else changed it at the same moment; run the command again")
-    if code in (400, 422):
-        return InvalidObjectError(f"the cluster refused to {what}: {message}",
-                                  hint="this is probably a bug in webservice: please report it with --debug")
-    if code == 429 or code >= 500:
-        return ServerError(f"the Kubernetes API at {server} failed to {what} ({code} {reason or 'server error'}: {message})",
-                           hint="the cluster may be busy or in maintenance; try again in a minute")
-    return ClusterError(f"the Kubernetes API at {server} answered {code} to {what}: {message}")
-
-
-def _connection_error(exc: BaseException, server: str, timeout: float) -> ClusterError:
-    import urllib3.exceptions as ue
-
-    text = str(exc)
-    if isinstance(exc, ue.SSLError) or isinstance(exc, ssl.SSLError) or "SSL" in type(exc).__name__:
-        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-            return ConnectionFailedError(
-                f"the Kubernetes API at {server} presented a certificate that the kubeconfig's CA does not trust",
-                hint="check the certificate-authority in your kubeconfig; if it persists, ask on #wikimedia-cloud",
-            )
-        if "hostname" in text.lower() or "match" in text.lower():
-            return ConnectionFailedError(f"the certificate of {server} is not valid for that name ({_short(text, 160)})",
-                                         hint="check the server URL in your kubeconfig")
-        return AuthenticationError(
-            f"the TLS handshake with {server} failed ({_short(text, 160)})",
-            hint="the client certificate may have expired or been refused; Toolforge renews it "
-            "automatically: wait a few minutes and try again",
-        )
-    if isinstance(exc, (ue.ConnectTimeoutError,)) and not isinstance(exc, ue.NewConnectionError):
-        return ConnectionFailedError(f"connecting to the Kubernetes API at {server} timed out after {timeout:g} s",
-                                     hint="check your network; the cluster may be down (see https://status.toolforge.org)")
-    if isinstance(exc, ue.ReadTimeoutError):
-        return ConnectionFailedError(f"the Kubernetes API at {server} did not answer within {timeout:g} s",
-                                     hint="the cluster may be overloaded; try again in a minute")
-    if "refused" in text.lower():
-        return ConnectionFailedError(f"cannot connect to the Kubernetes API at {server}: connection refused",
-                                     hint="the API server is down or the server URL in your kubeconfig is wrong")
-    if "Name or service not known" in text or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
-        return ConnectionFailedError(f"cannot find the Kubernetes API server {server} (name resolution failed)",
-                                     hint="check the server URL in your kubeconfig and your network")
-    return ConnectionFailedError(f"the connection to the Kubernetes API at {server} failed ({_short(text, 160)})",
-                                 hint="check your network and try again")
-
-
-# --- transport ----------------------------------------------------------------------------
-
-
-class _Response:
-    """A streamed answer: iterate ``lines()``; ``close()`` when done (also closes the socket)."""
-
-    def __init__(self, raw):
-        self.raw = raw
-        self.status = raw.status
-
-    def lines(self) -> Iterator[bytes]:
-        pending = b""
-        for chunk in self.raw.stream(16384, decode_content=True):
-            pending += chunk
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                yield line
-        if pending:
-            yield pending
-
-    def close(self) -> None:
-        conn = getattr(self.raw, "_connection", None) or getattr(self.raw, "connection", None)
-        sock = getattr(conn, "sock", None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        try:
-            self.raw.close()
-        except Exception:  # noqa: BLE001 - closing must never fail
-            pass
 
 
 class Cluster:
@@ -345,16 +215,7 @@ class Cluster:
             print(f"webservice: debug: {text}", file=sys.stderr, flush=True)
 
     def path(self, kind: str, name: str | None = None, namespace: str | None = None, sub: str | None = None) -> str:
-        try:
-            prefix, plural = KINDS[kind]
-        except KeyError:
-            raise ValueError(f"unknown kind {kind!r}") from None
-        path = f"{prefix}/namespaces/{quote(namespace or self.namespace, safe='')}/{plural}"
-        if name is not None:
-            path += "/" + quote(name, safe="")
-        if sub:
-            path += "/" + sub
-        return path
+        return api_path(kind, namespace or self.namespace, name, sub)
 
     def request(self, method: str, path: str, *, query: dict | None = None, body: Any = None,
                 content_type: str = "application/json", idempotent: bool | None = None,
@@ -363,7 +224,7 @@ class Cluster:
         """Send one request (with retries when idempotent); return parsed JSON, text or a stream.
 
         ``ok404``: return None on 404 instead of raising. ``raw``: return the text body.
-        ``stream``: return a :class:`_Response` (the caller closes it).
+        ``stream``: return a :class:`webservice.watching.StreamedResponse` (the caller closes it).
         """
         query = {k: v for k, v in (query or {}).items() if v is not None and v is not False}
         query = {k: ("true" if v is True else v) for k, v in query.items()}
@@ -405,7 +266,9 @@ class Cluster:
             status = response.status
             if stream and status < 300:
                 self._log(f"{method} {shown} -> {status} ({(time.monotonic() - started) * 1000:.0f} ms, streaming)")
-                return _Response(response)
+                from webservice.watching import StreamedResponse
+
+                return StreamedResponse(response)
             try:
                 payload = response.read()
             except self._urllib3.exceptions.HTTPError as exc:
@@ -562,151 +425,11 @@ class Cluster:
               tick: float | None = None) -> Iterator[tuple[str | None, Any]]:
         """Watch several kinds at once; yield ``(event_type, obj)`` until ``timeout`` s pass.
 
-        One streaming request per kind, read in background threads and merged in arrival
-        order. ``label_selector`` applies to every kind but Event (events carry no labels:
-        all the namespace's events are watched). ``resource_version`` (one for all kinds, or
-        a dict per kind) starts after that version; None starts with ADDED events for every
-        existing object (list and watch in one request). Types: ADDED, MODIFIED, DELETED;
-        ``("SYNC", {"kind": k, "items": [...]})`` after the server expired our version (410)
-        and the kind was listed again (replace what you know of that kind); with ``tick``,
-        ``(None, None)`` after each ``tick`` seconds without news. Dropped streams are
-        resumed from the last version seen. Closing the iterator stops the threads.
+        See :func:`webservice.watching.watch` (types ADDED, MODIFIED, DELETED; ``SYNC``
+        after a 410; ``(None, None)`` each ``tick`` s without news). Closing the iterator
+        stops its threads.
         """
-        deadline = time.monotonic() + timeout
-        events: queue.Queue = queue.Queue()
-        stop = threading.Event()
-        open_responses: list[_Response] = []
-        if not isinstance(resource_version, dict):
-            resource_version = {kind: resource_version for kind in kinds}
+        from webservice.watching import watch
 
-        def follow(kind: str) -> None:
-            version = resource_version.get(kind)
-            selector = None if kind == "Event" else label_selector
-            failures = 0
-            while not stop.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                query = {"watch": True, "allowWatchBookmarks": True, "labelSelector": selector,
-                         "fieldSelector": field_selector if kind != "Event" else None,
-                         "resourceVersion": version or None, "timeoutSeconds": max(1, int(remaining + 1))}
-                try:
-                    response = self.request("GET", self.path(kind), query=query, stream=True,
-                                            timeout=remaining + 5, what=f"watch {KINDS[kind][1]}")
-                except ClusterError as exc:
-                    failures += 1
-                    if isinstance(exc, (ConnectionFailedError, ServerError)) and failures <= self.retries:
-                        time.sleep(min(MAX_BACKOFF, self.backoff * 2 ** failures))
-                        continue
-                    events.put(("ERROR", exc))
-                    return
-                open_responses.append(response)
-                try:
-                    for line in response.lines():
-                        if stop.is_set():
-                            return
-                        if not line.strip():
-                            continue
-                        try:
-                            event = json.loads(line)
-                        except ValueError:
-                            continue
-                        kind_of = event.get("type")
-                        obj = event.get("object") or {}
-                        if kind_of == "ERROR":
-                            if obj.get("code") == 410:
-                                items, version = self.list(kind, label_selector=selector)
-                                events.put(("SYNC", {"kind": kind, "items": items}))
-                                break
-                            events.put(("ERROR", translate_http_error(
-                                int(obj.get("code") or 500), json.dumps(obj), server=self.server,
-                                what=f"watch {KINDS[kind][1]}", namespace=self.namespace)))
-                            return
-                        version = (obj.get("metadata") or {}).get("resourceVersion") or version
-                        if kind_of == "BOOKMARK":
-                            continue
-                        obj.setdefault("kind", kind)
-                        events.put((kind_of, obj))
-                        failures = 0
-                except self._urllib3.exceptions.HTTPError:
-                    failures += 1  # dropped: resume from the last version seen
-                    if failures > self.retries:
-                        events.put(("ERROR", ConnectionFailedError(
-                            f"the watch of {KINDS[kind][1]} at {self.server} keeps dropping",
-                            hint="check your network and try again")))
-                        return
-                except ClusterError as exc:
-                    events.put(("ERROR", exc))
-                    return
-                except Exception:  # noqa: BLE001 - the stream was closed under us, or broke
-                    if stop.is_set():
-                        return
-                    failures += 1
-                    if failures > self.retries:
-                        events.put(("ERROR", ConnectionFailedError(
-                            f"the watch of {KINDS[kind][1]} at {self.server} keeps failing",
-                            hint="check your network and try again")))
-                        return
-                finally:
-                    response.close()
-                    if response in open_responses:
-                        open_responses.remove(response)
-
-        def guarded(kind: str) -> None:
-            try:
-                follow(kind)
-            except BaseException as exc:  # noqa: BLE001 - report in the caller's thread
-                if not stop.is_set():
-                    events.put(("ERROR", exc if isinstance(exc, ClusterError) else ConnectionFailedError(
-                        f"the watch of {KINDS[kind][1]} at {self.server} failed ({type(exc).__name__}: {_short(exc, 120)})")))
-
-        threads = [threading.Thread(target=guarded, args=(kind,), daemon=True, name=f"watch-{kind}") for kind in kinds]
-        for thread in threads:
-            thread.start()
-        try:
-            last_news = time.monotonic()
-            while True:
-                now = time.monotonic()
-                remaining = deadline - now
-                if remaining <= 0:
-                    return
-                wait = min(remaining, 0.25)
-                try:
-                    item = events.get(timeout=wait)
-                except queue.Empty:
-                    if tick is not None and time.monotonic() - last_news >= tick:
-                        last_news = time.monotonic()
-                        yield None, None
-                    if not any(t.is_alive() for t in threads) and events.empty():
-                        return
-                    continue
-                if item[0] == "ERROR":
-                    raise item[1]
-                last_news = time.monotonic()
-                yield item
-        finally:
-            stop.set()
-            for response in list(open_responses):
-                response.close()
-
-
-def _not_sent(exc: BaseException) -> bool:
-    """True when the request cannot have reached the server (safe to retry anything)."""
-    import urllib3.exceptions as ue
-
-    return isinstance(exc, (ue.NewConnectionError, ue.ConnectTimeoutError)) or "refused" in str(exc).lower()
-
-
-
-# --- logs and shell (issue 5) ---
-
-
-def follow_pod_log_since(cluster: Cluster, pod: str, container: str | None, since_time: str,
-                         timeout: float | None = None) -> Iterator[str]:
-    """Follow a pod's log from ``since_time`` (whole seconds, as the API server keeps them).
-
-    A thin name for ``cluster.pod_log(..., since_time=..., follow=True)``, which
-    ``webservice.logs`` now calls directly; kept because ``__all__`` lists it.
-    """
-    return cluster.pod_log(pod, container=container, since_time=since_time[:19] + "Z", timestamps=True,
-                           follow=True, timeout=timeout)
+        return watch(self, *kinds, label_selector=label_selector, field_selector=field_selector,
+                     resource_version=resource_version, timeout=timeout, tick=tick)

@@ -13,12 +13,17 @@ code            seen as                                                     cert
 crashloop       container exits again and again (exit code, restarts)       CrashLoopBackOff or 2+ restarts
 oom             container killed for using more memory than its limit       at once
 imagepull       ErrImagePull / ImagePullBackOff / InvalidImageName          back-off, or "not found"
-failedcreate    ReplicaSet ``FailedCreate`` (quota, LimitRange): server's   at once
-                message
+failedcreate    ReplicaSet ``FailedCreate`` (quota, LimitRange): server's   not while pods of the
+                message                                                     webservice terminate
 unschedulable   pod Pending, ``Unschedulable`` / ``FailedScheduling``       after ``unschedulable_grace`` s
 neverready      running but its probe fails (``Unhealthy``), or restarted   when killed for a failed
                 for a failed liveness/startup probe                         probe
 ==============  ==========================================================  =========
+
+A quota ``FailedCreate`` is certain at once only when the request alone exceeds the
+quota (a LimitRange refusal always is); during a restart the old pods still count until
+they are gone, so a refusal then is transient and only final if it persists
+``FAILED_CREATE_GRACE`` s after the last of them went.
 
 A problem that is not certain is still reported (``status``, or when the wait times
 out) but does not end the wait. Reading the crashed container's log is the caller's job
@@ -31,9 +36,10 @@ import calendar
 import re
 import time
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from webservice.quantity import format_memory
+if TYPE_CHECKING:  # only in annotations: reading a status need not import decimal
+    from decimal import Decimal
 
 ORDER = ("failedcreate", "imagepull", "oom", "crashloop", "unschedulable", "neverready")
 PULL_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable")
@@ -191,6 +197,12 @@ def relevant_events(events: list[dict], uids: set[str], since: float | None = No
     return sorted(out, key=lambda e: event_time(e) or 0)
 
 
+def format_memory(value) -> str:
+    from webservice.quantity import format_memory as fmt  # only when a pod ran out of memory
+
+    return fmt(value)
+
+
 def _memory_hint(limit: Decimal | None, max_memory: Decimal | None) -> str:
     if limit is None:
         return "give it more memory, e.g. 'webservice restart --mem 1Gi'"
@@ -311,11 +323,48 @@ def _tail(text: str | None, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+#: how long a quota refusal must persist after the last terminating pod went before it
+#: counts as final (the quota's usage is recounted asynchronously on a real cluster)
+FAILED_CREATE_GRACE = 3.0
+_QUOTA_PART = re.compile(r"(requested|used|limited): ([^\s,]+=[^\s,]+(?:,[^\s,]+=[^\s,]+)*)")
+
+
+def _quota_parts(message: str) -> dict[str, dict[str, str]]:
+    """{'requested': {'pods': '1'}, 'used': {...}, 'limited': {...}} of a quota refusal."""
+    out: dict[str, dict[str, str]] = {}
+    for part, values in _QUOTA_PART.findall(message):
+        out[part] = dict(item.split("=", 1) for item in values.split(","))
+    return out
+
+
+def request_alone_exceeds(message: str) -> bool:
+    """Whether a quota refusal asks for more than the quota allows even when nothing else
+    runs (then no waiting can help)."""
+    from webservice.quantity import parse
+
+    parts = _quota_parts(message)
+    requested, limited = parts.get("requested") or {}, parts.get("limited") or {}
+    for key, value in requested.items():
+        if key not in limited:
+            continue
+        try:
+            if parse(value) > parse(limited[key]):
+                return True
+        except Exception:  # noqa: BLE001 - an unreadable value decides nothing
+            continue
+    return False
+
+
 def _failed_create(replicasets: list[dict], events: list[dict], rolling: bool = False,
-                   after: float | None = None) -> list[Problem]:
-    """FailedCreate of the given replica sets. Not certain while pods of an older template
-    still count against the quota (``rolling``: they are going away), nor for an event not
-    newer than ``after`` (when the last of them went)."""
+                   after: float | None = None, grace: float = FAILED_CREATE_GRACE) -> list[Problem]:
+    """FailedCreate of the given replica sets.
+
+    Certain at once when it cannot resolve: a LimitRange refusal, or a quota refusal whose
+    request alone exceeds the quota. A quota refusal is transient while pods of the
+    webservice are terminating (``rolling``: they still count against the quota); once
+    the last of them went (at ``after``) it is certain only if it persists: refused again
+    at least ``grace`` seconds later. With no terminating pods seen at all it is certain.
+    """
     out = []
     for rs in replicasets:
         uid = _meta(rs).get("uid")
@@ -328,15 +377,24 @@ def _failed_create(replicasets: list[dict], events: list[dict], rolling: bool = 
         if wanted and have >= wanted:
             continue  # it caught up since
         message = failures[-1].get("message") or "the pods could not be created"
-        if "exceeded quota" in message:
+        quota = "exceeded quota" in message
+        limit_range = not quota and ("maximum" in message or "minimum" in message or "LimitRange" in message)
+        if quota:
             hint = ("the tool's namespace quota is used up: ask for less (--cpu, --mem, --replicas) "
                     "or stop other jobs ('toolforge jobs list')")
-        elif "maximum" in message or "minimum" in message or "LimitRange" in message:
+        elif limit_range:
             hint = "the namespace's per-container limits do not allow this: choose --cpu/--mem within them"
         else:
             hint = "the cluster refused to create the pods; see the message"
         when = event_time(failures[-1])
-        certain = not rolling and (after is None or (when is not None and when > after))
+        if limit_range or (quota and request_alone_exceeds(message)):
+            certain = True
+        elif rolling:
+            certain = False
+        elif after is not None:
+            certain = when is not None and when >= after + grace
+        else:
+            certain = True
         out.append(Problem("failedcreate", f"Kubernetes cannot create the pods: {_tail(message, 400)}",
                            hint=hint, certain=certain))
     return out
@@ -352,8 +410,8 @@ def diagnose(pods: list[dict], events: list[dict], replicasets: list[dict] | Non
     label); ``events`` may be every event of the namespace: only those about these
     objects and not older than ``since`` are used. One problem per code, naming one pod
     and counting the pods that show it. ``rolling``: pods of an older template are still
-    there (a quota refusal may only last until they are gone); ``failed_create_after``:
-    when the last of them went.
+    there, or pods of the webservice are terminating (a quota refusal may only last until
+    they are gone); ``failed_create_after``: when the last of them went.
     """
     now = time.time() if now is None else now
     replicasets = replicasets or []

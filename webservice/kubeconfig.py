@@ -58,6 +58,44 @@ def kubeconfig_paths() -> list[Path]:
     return [Path(os.path.expanduser("~/.kube/config"))]
 
 
+MAX_DEPTH = 32  # a kubeconfig is 4-5 levels deep
+MAX_ALIASES = 100
+MAX_NODES = 100_000  # values once YAML aliases are expanded (stops "billion laughs")
+
+
+def _bounded_yaml(text: str):
+    """``yaml.safe_load`` after a cheap, iterative pass over the events that refuses deep
+    nesting (the composer is recursive) and alias bombs; raises ValueError for those."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when there: several times faster
+    aliases = nodes = 0
+    stack: list[tuple[str | None, int]] = []
+    sizes: dict[str, int] = {}
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append((event.anchor, nodes))
+            nodes += 1
+            if len(stack) > MAX_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, start = stack.pop()
+            if anchor is not None:
+                sizes[anchor] = nodes - start
+        elif isinstance(event, yaml.ScalarEvent):
+            nodes += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            nodes += sizes.get(event.anchor, 1)
+            if aliases > MAX_ALIASES:
+                raise ValueError(f"more than {MAX_ALIASES} YAML aliases")
+        if nodes > MAX_NODES:
+            raise ValueError(f"more than {MAX_NODES} values once YAML aliases are expanded")
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+
+
 def _read_kubeconfig(path: Path) -> dict:
     import yaml
 
@@ -71,18 +109,27 @@ def _read_kubeconfig(path: Path) -> dict:
     if len(raw) > MAX_KUBECONFIG_BYTES:
         raise KubeconfigError(f"the kubeconfig {path} is larger than 1 MiB; is it the right file?")
     try:
-        data = yaml.safe_load(raw.decode("utf-8", "replace"))
+        data = _bounded_yaml(raw.decode("utf-8", "replace"))
     except yaml.YAMLError as exc:
         raise KubeconfigError(f"the kubeconfig {path} is not valid YAML ({_short(exc, 120)})",
                               hint="fix or restore the file") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # an impossible date (2024-13-45), too deep, an alias bomb
+        raise KubeconfigError(f"the kubeconfig {path} is not usable ({_short(exc, 120)})",
+                              hint="fix or restore the file") from None
     if not isinstance(data, dict):
         raise KubeconfigError(f"the kubeconfig {path} is not a YAML mapping", hint="fix or restore the file")
+    for section in ("clusters", "users", "contexts"):
+        if data.get(section) is not None and not isinstance(data[section], list):
+            raise KubeconfigError(f"the kubeconfig {path}: {section} is not a list", hint="fix or restore the file")
+    if data.get("current-context") is not None and not isinstance(data["current-context"], str):
+        raise KubeconfigError(f"the kubeconfig {path}: current-context is not a name", hint="fix or restore the file")
     return data
 
 
 def _named(data: dict, section: str, name: str, path: str) -> dict:
     for entry in data.get(section) or []:
-        if isinstance(entry, dict) and entry.get("name") == name:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry.get("name") == name:
             body = entry.get(section[:-1])
             if isinstance(body, dict):
                 return body
@@ -105,7 +152,7 @@ def _merged(paths: list[Path]) -> tuple[dict, dict[str, Path]]:
             merged["current-context"] = data["current-context"]
         for section in ("clusters", "users", "contexts"):
             for entry in data.get(section) or []:
-                if not isinstance(entry, dict) or "name" not in entry:
+                if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
                     continue
                 key = f"{section}/{entry['name']}"
                 if key not in origin:
@@ -183,7 +230,7 @@ def _load_client_cert(context, cert_file, cert_data, key_file, key_data, path) -
                     handle.write(key_data)
         context.load_cert_chain(cert_file, key_file)
     except (ssl.SSLError, OSError) as exc:
-        where = cert_file if cert_file and not tmp else f"the client certificate in {path}"
+        where = cert_file if cert_file and not tmp else f"in {path}"
         raise KubeconfigError(
             f"the client certificate {where} or its key cannot be used ({_short(getattr(exc, 'reason', None) or exc, 120)})",
             hint="the tool's certificates are renewed by Toolforge; if this persists, ask on #wikimedia-cloud",
@@ -193,6 +240,19 @@ def _load_client_cert(context, cert_file, cert_data, key_file, key_data, path) -
             for name in os.listdir(tmp):
                 os.unlink(os.path.join(tmp, name))
             os.rmdir(tmp)
+
+
+def _valid_server(server: object) -> bool:
+    """An http(s) URL with a host and, if any, a port in range (urlsplit raises ValueError
+    for a broken IPv6 literal, ``.port`` for a port out of range)."""
+    if not isinstance(server, str):
+        return False
+    try:
+        parts = urlsplit(server)
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("https", "http") and bool(parts.hostname)
 
 
 def load_credentials(paths: list[Path] | None = None, official: Callable | None = None) -> Credentials:
@@ -212,10 +272,14 @@ def load_credentials(paths: list[Path] | None = None, official: Callable | None 
     cluster = _named(data, "clusters", cluster_name, shown)
     user = _named(data, "users", user_name, shown) if user_name else {}
     server = cluster.get("server")
-    if not isinstance(server, str) or urlsplit(server).scheme not in ("https", "http") or not urlsplit(server).hostname:
+    if not _valid_server(server):
         raise KubeconfigError(f"the kubeconfig {shown}: cluster {cluster_name!r} has no valid server URL",
                               hint="fix or restore the file")
     namespace = context.get("namespace") or None
+    for what, value in (("namespace", namespace), ("token", user.get("token")), ("tokenFile", user.get("tokenFile")),
+                        ("tls-server-name", cluster.get("tls-server-name"))):
+        if value is not None and not isinstance(value, str):
+            raise KubeconfigError(f"the kubeconfig {shown}: {what} is not a string", hint="fix or restore the file")
     if user.get("exec") or user.get("auth-provider") or user.get("username"):
         if official is None:
             raise KubeconfigError(f"the kubeconfig {shown} uses a credential plugin or auth provider, "

@@ -8,7 +8,14 @@ type, required files, admission rule), then the few cluster reads the checks nee
 apply under one field manager, so that running a command twice converges), then the
 manifest, then the wait. The changes and the manifest update are shielded from Ctrl-C
 so that an interruption never leaves them half done; an interruption while waiting
-leaves a consistent, submitted webservice and says so.
+leaves a consistent, submitted webservice and says so, and one while reading says that
+nothing was changed. SIGTERM is handled like Ctrl-C while a command runs, with exit 143
+instead of 130.
+
+From the first cluster read to the manifest write (never while waiting), start, restart
+and stop hold the tool's command lock (:class:`_ToolLock`): two commands on one tool do
+those steps one after the other, so each sees what the other did and the manifest always
+describes the objects last applied.
 
 Requests per command (no discovery; the catalogue ConfigMap only when its cache is
 stale, +1): ``status`` 1 when stopped, 3 when running (Deployments, Pods, Ingresses),
@@ -17,7 +24,8 @@ stale, +1): ``status`` 1 when stopped, 3 when running (Deployments, Pods, Ingres
 3 server-side applies + 4 watch streams (Deployments, ReplicaSets, Pods, Events), a
 restart of a running webservice 1 Pod list more (its old pods, before the apply), and
 on a failure 1 Events list + 1-2 log reads; ``stop`` 4 lists + up to 3 deletes + 1 Pod
-list (+ 1 Pod watch while pods remain).
+list (+ 1 Pod watch while pods remain). While waiting, a Deployment GET per quiet second
+only until the watch has shown the Deployment (normally at once).
 
 What is deleted is what carries the webservice's labels in the tool's own namespace,
 checked on each object before its deletion, and deleted with a uid precondition.
@@ -32,20 +40,21 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from webservice import objects, preflight, statefiles
+from webservice import statefiles
 from webservice import status as status_mod
 from webservice.context import Context
 from webservice.errors import (
     EXIT_FAILED_TO_START,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     AlreadyRunningError,
     ClusterError,
     ForbiddenError,
     ManifestError,
     PreflightError,
 )
-from webservice.objects import COMPONENT, MANAGED_BY, selector
 from webservice.results import StartResult, StatusResult, StopResult
+from webservice.status import selector
 
 CATALOGUE_NAMESPACE = "tf-public"
 CATALOGUE_CONFIGMAP = "image-config"
@@ -77,10 +86,109 @@ def catalogue_fetch(cluster):
 
 def _ours(obj: dict, namespace: str) -> bool:
     """Whether an object carries the webservice's labels in the tool's namespace."""
+    from webservice.objects import COMPONENT, MANAGED_BY
+
     meta = obj.get("metadata") or {}
     labels = meta.get("labels") or {}
     return (labels.get(COMPONENT) == "web" and labels.get(MANAGED_BY) == "webservice"
             and meta.get("namespace", namespace) == namespace)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every interruption path reports the state."""
+
+
+def _exit_code(interruption) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM: ``interruption`` is the exception caught or the
+    list of signals a :func:`_shielded` block deferred."""
+    if isinstance(interruption, Terminated) or (isinstance(interruption, list) and signal.SIGTERM in interruption):
+        return EXIT_TERMINATED
+    return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _terminable():
+    """While a command runs, SIGTERM raises :class:`Terminated` (it would otherwise kill the
+    process silently, leaving the user no word on the state)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):  # noqa: ARG001
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _ToolLock:
+    """The tool's command lock, held from the first read to the manifest write of start,
+    restart and stop (never while waiting), so that two commands on one tool run those
+    steps one after the other: each sees the other's result, and the manifest always
+    describes the objects last applied.
+
+    It is ``flock`` on the manifest's lock file (``statefiles.LOCK_NAME``, opened without
+    following symlinks and never written here). ``statefiles.update_manifest`` locks the
+    same file with ``lockf``; the two kinds do not interact on Linux, so taking it here
+    does not deadlock the manifest update made while it is held.
+    """
+
+    TIMEOUT = statefiles.LOCK_TIMEOUT
+
+    def __init__(self):
+        self.fd: int | None = None
+
+    def acquire(self, home) -> None:
+        import errno
+        import fcntl
+        import os
+        import stat
+
+        path = os.path.join(str(home), statefiles.LOCK_NAME)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ManifestError(f"{path} is a symbolic link; refusing to follow it",
+                                    "delete it; it is only a lock file") from None
+            raise ManifestError(f"cannot create the lock file {path}: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                raise ManifestError(f"lock file {path} is not a regular file owned by this user; refusing to use it",
+                                    "delete it; it is only a lock file")
+            deadline = time.monotonic() + self.TIMEOUT
+            delay = 0.01
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                        raise ManifestError(f"cannot lock {path}: {exc.strerror}") from None
+                if time.monotonic() >= deadline:
+                    raise ManifestError(f"another webservice command is changing this webservice; "
+                                        f"gave up waiting for it after {self.TIMEOUT:g} s",
+                                        "wait for it to finish and run this command again")
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+
+    def release(self) -> None:
+        import os
+
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)  # closing releases the flock
+
+
+UNCHANGED = "interrupted before anything was changed: nothing was changed, the webservice is as it was"
 
 
 @contextlib.contextmanager
@@ -133,6 +241,8 @@ def _stop_change(data: dict) -> dict:
 
 
 def _container(deployment: dict | None) -> dict:
+    from webservice import objects
+
     spec = (((deployment or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
     containers = spec.get("containers") or [{}]
     return next((c for c in containers if c.get("name") == objects.CONTAINER), containers[0])
@@ -206,75 +316,96 @@ def status(request) -> StatusResult:
 
 
 def start(request) -> StartResult:
-    return _start(request, restart=False)
+    with _terminable():
+        return _start(request, restart=False)
 
 
 def restart(request) -> StartResult:
-    return _start(request, restart=True)
+    with _terminable():
+        return _start(request, restart=True)
 
 
 def _start(request, *, restart: bool) -> StartResult:
+    lock = _ToolLock()
+    try:
+        return _start_locked(request, restart=restart, lock=lock)
+    finally:
+        lock.release()
+
+
+def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
+    from webservice import objects, preflight  # not needed to read a status
+
     begin = time.monotonic()
     action = "restart" if restart else "start"
-    ctx = Context.load(request)
-    cluster = _connect(ctx, request)
-    catalogue = ctx.catalogue(fetch=catalogue_fetch(cluster))
-    spec = ctx.spec(catalogue)
-    preflight.check_files(ctx.tool.home, catalogue.resolve(spec.type_name), spec)
-    label = selector()
+    ctx = None
+    try:  # the read phase: an interruption here leaves everything as it was
+        ctx = Context.load(request)
+        cluster = _connect(ctx, request)
+        lock.acquire(ctx.tool.home)
+        catalogue = ctx.catalogue(fetch=catalogue_fetch(cluster))
+        spec = ctx.spec(catalogue)
+        preflight.check_files(ctx.tool.home, catalogue.resolve(spec.type_name), spec)
+        label = selector()
 
-    # every Deployment (not only ours): one of another workload with our name must not be
-    # taken over by a forced apply
-    deployments, _ = cluster.list("Deployment")
-    current = status_mod.pick_deployment([d for d in deployments if _ours(d, cluster.namespace)], spec.tool)
-    for other in deployments:
-        if other["metadata"].get("name") == spec.tool and not _ours(other, cluster.namespace):
-            raise PreflightError(
-                f"a Deployment named {spec.tool} exists in {cluster.namespace} and is not a webservice "
-                "(a continuous job?); webservice will not take it over",
-                hint=f"rename or delete it (e.g. 'toolforge jobs delete {spec.tool}'), then start again",
-            )
-    if current is not None and not restart:
-        desired = status_mod.desired_replicas(current)
-        ready = int((current.get("status") or {}).get("readyReplicas") or 0)
-        if ready >= desired > 0:
-            message = f"the webservice of {spec.tool} is already running ({ready}/{desired} pods ready)"
-        else:
-            message = (f"the webservice of {spec.tool} already exists but only {ready}/{desired} pods are ready "
-                       "(see 'webservice status')")
-        raise AlreadyRunningError(message, hint="use 'webservice restart' to restart it, with any new options")
-    if current is not None:
-        spec = dataclasses.replace(spec, started_at=_later(spec.started_at, status_mod.template_started_at(current)))
+        # every Deployment (not only ours): one of another workload with our name must not be
+        # taken over by a forced apply
+        deployments, _ = cluster.list("Deployment")
+        current = status_mod.pick_deployment([d for d in deployments if _ours(d, cluster.namespace)], spec.tool)
+        for other in deployments:
+            if other["metadata"].get("name") == spec.tool and not _ours(other, cluster.namespace):
+                raise PreflightError(
+                    f"a Deployment named {spec.tool} exists in {cluster.namespace} and is not a webservice "
+                    "(a continuous job?); webservice will not take it over",
+                    hint=f"rename or delete it (e.g. 'toolforge jobs delete {spec.tool}'), then start again",
+                )
+        if current is not None and not restart:
+            desired = status_mod.desired_replicas(current)
+            ready = int((current.get("status") or {}).get("readyReplicas") or 0)
+            if ready >= desired > 0:
+                message = f"the webservice of {spec.tool} is already running ({ready}/{desired} pods ready)"
+            else:
+                message = (f"the webservice of {spec.tool} already exists but only {ready}/{desired} pods are ready "
+                           "(see 'webservice status')")
+            raise AlreadyRunningError(message, hint="use 'webservice restart' to restart it, with any new options")
+        if current is not None:
+            spec = dataclasses.replace(spec, started_at=_later(spec.started_at, status_mod.template_started_at(current)))
 
-    built = objects.build_all(spec)
-    ctx.check_admission(built[-1])
-    limit_ranges = _readable(cluster, "LimitRange")
-    quotas = _readable(cluster, "ResourceQuota")
-    for warning in preflight.check_limits(spec, limit_ranges, quotas, current):
-        ctx.warnings.append(warning)
-        # no room for a surge pod: replace pods one at a time instead of deadlocking
-        built[0]["spec"]["strategy"]["rollingUpdate"] = {"maxSurge": 0, "maxUnavailable": 1}
-    routes = []
-    for kind in status_mod.routing_kinds(ctx.config):
-        routes += [(kind, r) for r in status_mod.list_routes(cluster, kind, label)]
-    wanted_routes = {(o["kind"], o["metadata"]["name"]) for o in built[2:]}
-    stale = [(kind, r) for kind, r in routes if (kind, r["metadata"]["name"]) not in wanted_routes
-             and _ours(r, cluster.namespace)]
-    changes = _changes(current, built[0])
+        built = objects.build_all(spec)
+        ctx.check_admission(built[-1])
+        limit_ranges = _readable(cluster, "LimitRange")
+        quotas = _readable(cluster, "ResourceQuota")
+        for warning in preflight.check_limits(spec, limit_ranges, quotas, current):
+            ctx.warnings.append(warning)
+            # no room for a surge pod: replace pods one at a time instead of deadlocking
+            built[0]["spec"]["strategy"]["rollingUpdate"] = {"maxSurge": 0, "maxUnavailable": 1}
+        routes = []
+        for kind in status_mod.routing_kinds(ctx.config):
+            routes += [(kind, r) for r in status_mod.list_routes(cluster, kind, label)]
+        wanted_routes = {(o["kind"], o["metadata"]["name"]) for o in built[2:]}
+        stale = [(kind, r) for kind, r in routes if (kind, r["metadata"]["name"]) not in wanted_routes
+                 and _ours(r, cluster.namespace)]
+        changes = _changes(current, built[0])
 
-    # a restart knows the old pods before new ones appear (one more request)
-    pods_before = cluster.list("Pod", label_selector=label) if current is not None and request.wait else None
+        # a restart knows the old pods before new ones appear (one more request)
+        pods_before = cluster.list("Pod", label_selector=label) if current is not None and request.wait else None
+    except KeyboardInterrupt as exc:
+        tool = ctx.tool.name if ctx is not None else (request.tool or "")
+        result = StartResult(action=action, tool=tool, outcome="interrupted", type=request.type,
+                             exit_code=_exit_code(exc), elapsed=time.monotonic() - begin, message=UNCHANGED)
+        return result
     since = time.time()
     with _shielded() as interrupted:
         applied = _apply_all(cluster, built, rollback=current is None)
         for kind, route in stale:
             cluster.delete(kind, route["metadata"]["name"], uid=route["metadata"].get("uid"))
         statefiles.update_manifest(ctx.tool.home, _start_change(spec.manifest_values()))
+    lock.release()  # the changes are made and recorded: others may go on while this one waits
 
     result = StartResult(action=action, tool=spec.tool, outcome="submitted", type=spec.type_name, url=spec.url,
                          replicas=spec.replicas, changes=changes)
     if interrupted:
-        return _interrupted(result, action, begin)
+        return _interrupted(result, action, begin, interrupted)
     if not request.wait:
         result.elapsed = time.monotonic() - begin
         result.message = "submitted; 'webservice status' shows when it serves"
@@ -289,9 +420,10 @@ def _start(request, *, restart: bool) -> StartResult:
         with progress(request, f"{'restarting' if restart else 'starting'} {spec.tool}") as report:
             outcome = wait_ready(cluster, started_at=spec.started_at, timeout=timeout, progress=report,
                                  since=since - 2, mem_limit=spec.mem_limit, max_memory=max_memory,
-                                 pods_before=pods_before)
-    except KeyboardInterrupt:
-        return _interrupted(result, action, begin)
+                                 pods_before=pods_before, name=spec.tool,
+                                 generation=(applied[0].get("metadata") or {}).get("generation"))
+    except KeyboardInterrupt as exc:
+        return _interrupted(result, action, begin, exc)
 
     result.elapsed = time.monotonic() - begin
     snapshot = outcome.snapshot
@@ -299,12 +431,18 @@ def _start(request, *, restart: bool) -> StartResult:
     if snapshot.deployment is None and not outcome.stopped:
         snapshot.deployment = applied[0]  # the watch ended before the Deployment's own event
     now = time.time()
+    started_at = outcome.superseded_by or spec.started_at
     result.status = status_mod.summarise(spec.tool, cluster.namespace, snapshot, type_name=spec.type_name,
-                                         now=now, problems=outcome.problems, started_at=spec.started_at,
+                                         now=now, problems=outcome.problems, started_at=started_at,
                                          since=since - 2)
+    superseded = ""
+    if outcome.superseded_by:
+        superseded = f" (another restart replaced this one's rollout with its own, started at {outcome.superseded_by})"
+        ctx.warnings.append(f"another restart replaced this one's rollout while it waited; "
+                            f"waited for that one (started at {outcome.superseded_by}) instead")
     if outcome.ready:
         result.outcome = "ready"
-        result.message = f"{spec.tool} serves at {spec.url}"
+        result.message = f"{spec.tool} serves at {spec.url}{superseded}"
         return result
     result.exit_code = EXIT_FAILED_TO_START
     if outcome.stopped:
@@ -314,17 +452,17 @@ def _start(request, *, restart: bool) -> StartResult:
     # the watch may have stopped a moment before the most telling events arrived
     snapshot.events = cluster.events()
     problems = status_mod.problems_of(snapshot, now=time.time(), since=since - 2, mem_limit=spec.mem_limit,
-                                      max_memory=max_memory, started_at=spec.started_at) or outcome.problems
+                                      max_memory=max_memory, started_at=started_at) or outcome.problems
     result.problems = status_mod.attach_logs(cluster, problems)
     result.status = status_mod.summarise(spec.tool, cluster.namespace, snapshot, type_name=spec.type_name,
-                                         now=now, problems=result.problems, started_at=spec.started_at,
+                                         now=now, problems=result.problems, started_at=started_at,
                                          since=since - 2)
     if outcome.timed_out:
         result.outcome = "timeout"
         result.message = f"not ready within {timeout} s" + (f" ({outcome.last_seen})" if outcome.last_seen else "")
     else:
         result.outcome = "failed"
-        result.message = "it cannot come up"
+        result.message = "it cannot come up" + superseded
     return result
 
 
@@ -347,9 +485,9 @@ def _apply_all(cluster, built: list, *, rollback: bool) -> list:
     return applied
 
 
-def _interrupted(result: StartResult, action: str, begin: float) -> StartResult:
+def _interrupted(result: StartResult, action: str, begin: float, interruption) -> StartResult:
     result.outcome = "interrupted"
-    result.exit_code = EXIT_INTERRUPTED
+    result.exit_code = _exit_code(interruption)
     result.elapsed = time.monotonic() - begin
     result.message = (f"stopped waiting (interrupted); the webservice was {action}ed and keeps coming up "
                       "in the background: 'webservice status' shows how it goes")
@@ -360,16 +498,36 @@ def _interrupted(result: StartResult, action: str, begin: float) -> StartResult:
 
 
 def stop(request) -> StopResult:
+    with _terminable():
+        return _stop(request)
+
+
+def _stop(request) -> StopResult:
+    lock = _ToolLock()
+    try:
+        return _stop_locked(request, lock)
+    finally:
+        lock.release()
+
+
+def _stop_locked(request, lock: _ToolLock) -> StopResult:
     begin = time.monotonic()
-    ctx = Context.load(request)
-    cluster = _connect(ctx, request)
-    label = selector()
-    found = []
-    # routing first (visitors get the "no webservice" page at once), the Deployment last
-    for kind in ("Ingress", "HTTPRoute", "Service", "Deployment"):
-        items = status_mod.list_routes(cluster, kind, label) if kind == "HTTPRoute" else \
-            cluster.list(kind, label_selector=label)[0]
-        found += [(kind, item) for item in items if _ours(item, cluster.namespace)]
+    ctx = None
+    try:  # the read phase: an interruption here leaves everything as it was
+        ctx = Context.load(request)
+        cluster = _connect(ctx, request)
+        lock.acquire(ctx.tool.home)
+        label = selector()
+        found = []
+        # routing first (visitors get the "no webservice" page at once), the Deployment last
+        for kind in ("Ingress", "HTTPRoute", "Service", "Deployment"):
+            items = status_mod.list_routes(cluster, kind, label) if kind == "HTTPRoute" else \
+                cluster.list(kind, label_selector=label)[0]
+            found += [(kind, item) for item in items if _ours(item, cluster.namespace)]
+    except KeyboardInterrupt as exc:
+        tool = ctx.tool.name if ctx is not None else (request.tool or "")
+        return StopResult(tool=tool, was_running=False, pods_gone=False, exit_code=_exit_code(exc),
+                          message=UNCHANGED, elapsed=time.monotonic() - begin)
     deleted = []
     with _shielded() as interrupted:
         for kind, item in found:
@@ -377,11 +535,14 @@ def stop(request) -> StopResult:
             if cluster.delete(kind, meta["name"], uid=meta.get("uid")):
                 deleted.append(f"{kind}/{meta['name']}")
         statefiles.update_manifest(ctx.tool.home, _stop_change)
+    lock.release()
     result = StopResult(tool=ctx.tool.name, was_running=any(k == "Deployment" for k, _ in found), deleted=deleted)
     if not found:
         result.message = "not running (nothing to stop)"
+        if interrupted:
+            result.exit_code = _exit_code(interrupted)
     elif interrupted:
-        result.exit_code = EXIT_INTERRUPTED
+        result.exit_code = _exit_code(interrupted)
         result.pods_gone = False
         result.message = "interrupted; its objects are deleted and its pods are going away"
     elif request.wait and result.was_running:
@@ -392,9 +553,9 @@ def stop(request) -> StopResult:
         try:
             with progress(request, f"stopping {ctx.tool.name}") as report:
                 result.pods_gone = wait_gone(cluster, timeout=timeout, progress=report)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             result.pods_gone = False
-            result.exit_code = EXIT_INTERRUPTED
+            result.exit_code = _exit_code(exc)
             result.message = "stopped waiting (interrupted); its objects are deleted and its pods are going away"
             result.elapsed = time.monotonic() - begin
             return result

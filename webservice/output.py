@@ -338,11 +338,11 @@ def _(result: StopResult, request) -> None:
     if request.json:
         print(json.dumps(result.as_dict(), indent=2))
         return
+    if result.exit_code in (errors.EXIT_INTERRUPTED, errors.EXIT_TERMINATED):
+        print(f"{_prog()}: {result.message}", file=sys.stderr)
+        return
     if not result.was_running and not result.deleted:
         print(f"{result.tool}: {result.message}")
-        return
-    if result.exit_code == errors.EXIT_INTERRUPTED:
-        print(f"{_prog()}: {result.message}", file=sys.stderr)
         return
     print(f"{result.tool}: {result.message} ({', '.join(result.deleted) or 'nothing'} deleted) "
           f"in {result.elapsed:.1f} s")

@@ -16,8 +16,20 @@ from dataclasses import dataclass, field, replace
 
 from webservice import diagnose
 from webservice.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNHEALTHY
-from webservice.objects import CONTAINER, STARTED_AT, selector
 from webservice.results import StatusResult
+
+# The values of webservice.objects, repeated here so that reading a status does not import
+# the object builders (and with them quantity and decimal); tests/test_diagnose.py checks
+# that they agree.
+CONTAINER = "webservice"
+STARTED_AT = "toolforge.org/started-at"
+SELECTOR = "app.kubernetes.io/component=web,app.kubernetes.io/managed-by=webservice"
+
+
+def selector() -> str:
+    """The label selector that finds "the webservice" (as ``webservice.objects.selector``)."""
+    return SELECTOR
+
 
 WARNING_EVENTS = 8  # recent warnings shown when unhealthy
 STUCK_AFTER = 300  # seconds a pod may take to become ready before what is seen counts as failure
@@ -80,12 +92,18 @@ def older_pods(snapshot: Snapshot, started_at: str | None = None) -> list:
     return [p for p in snapshot.pods if started_at is not None and _started_at(p) != started_at]
 
 
+def terminating_pods(snapshot: Snapshot) -> list:
+    """Pods of the webservice being deleted (they count against the quota until gone)."""
+    return [p for p in snapshot.pods if (p.get("metadata") or {}).get("deletionTimestamp")]
+
+
 def problems_of(snapshot: Snapshot, *, now: float, since: float | None = None, mem_limit=None,
                 max_memory=None, started_at: str | None = None, failed_create_after: float | None = None) -> list:
     current, _ = current_pods(snapshot, started_at)
     return diagnose.diagnose(current, snapshot.events, current_replicasets(snapshot, started_at), now=now,
                              since=since, mem_limit=mem_limit, max_memory=max_memory,
-                             rolling=bool(older_pods(snapshot, started_at)), failed_create_after=failed_create_after)
+                             rolling=bool(older_pods(snapshot, started_at) or terminating_pods(snapshot)),
+                             failed_create_after=failed_create_after)
 
 
 def classify(snapshot: Snapshot, problems: list, started_at: str | None = None) -> tuple[str, dict]:

@@ -9,7 +9,14 @@ every second:
   no pod of an older template is still running (the rollout is complete);
 * failed: :mod:`webservice.diagnose` finds a certain problem with the new pods or their
   ReplicaSet (crash loop, image pull, FailedCreate, ...): stop at once;
-* timeout: neither within ``timeout`` seconds; the uncertain problems say what was seen.
+* timeout: neither within ``timeout`` seconds; the uncertain problems say what was seen;
+* stopped: the Deployment was deleted while waiting, or was already gone when the watch
+  began (then a tick passes without it: one GET per tick says whether it exists).
+
+The wait follows the Deployment's current template: when another ``restart`` applied a
+newer one (a higher ``metadata.generation`` than the one this run applied, and another
+``toolforge.org/started-at``), the pods of this run's template will never come, so it
+waits for the newer rollout instead (``WaitOutcome.superseded_by``).
 
 Progress goes through a callback (``progress(text)``), which ``webservice.output`` draws
 as a spinner or plain lines; this module prints nothing and imports no UI library.
@@ -23,8 +30,16 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from webservice import diagnose
-from webservice.objects import selector
-from webservice.status import Snapshot, classify, current_pods, older_pods, problems_of
+from webservice.status import (
+    Snapshot,
+    classify,
+    current_pods,
+    older_pods,
+    problems_of,
+    selector,
+    template_started_at,
+    terminating_pods,
+)
 
 KINDS = ("Deployment", "ReplicaSet", "Pod", "Event")
 
@@ -38,6 +53,7 @@ class WaitOutcome:
     snapshot: Snapshot = field(default_factory=Snapshot)
     elapsed: float = 0.0
     last_seen: str = ""  # on a timeout: how far it got (as the progress said)
+    superseded_by: str | None = None  # the started-at of a newer rollout that replaced ours
 
 
 def _uid(obj: dict) -> str:
@@ -70,11 +86,15 @@ def describe(snapshot: Snapshot, started_at: str | None) -> str:
 
 def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[str], None] | None = None,
                since: float | None = None, mem_limit=None, max_memory=None,
-               pods_before: tuple[list, str] | None = None) -> WaitOutcome:
+               pods_before: tuple[list, str] | None = None, generation: int | None = None,
+               name: str | None = None) -> WaitOutcome:
     """Wait until the pods of template ``started_at`` serve; see the module docstring.
 
     ``pods_before``: (pods, resourceVersion) listed before the apply of a restart, so that
     the old pods are known from the start (a quota refusal while they go is not final).
+    ``generation``: the Deployment's generation as this run's apply left it (a higher one
+    is a newer change by someone else). ``name``: the Deployment's name (to check that it
+    still exists when the watch has not shown it).
     """
     begin = time.monotonic()
     snapshot = Snapshot()
@@ -87,6 +107,7 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
     seen_deployment = False
     problems: list = []
     old_seen, old_gone_at = False, None  # pods of the previous template (a restart)
+    superseded_by = None
 
     def refresh() -> None:
         snapshot.deployment = deployments.get(_deployment_key[0]) if _deployment_key[0] else (
@@ -126,8 +147,16 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
             if snapshot.deployment is not None:
                 seen_deployment = True
             elif seen_deployment:
+                return WaitOutcome(False, stopped=True, snapshot=snapshot, elapsed=time.monotonic() - begin,
+                                   superseded_by=superseded_by)
+            elif kind_of is None and name and cluster.get("Deployment", name) is None:
+                # a quiet second and still no Deployment: deleted before the watch began
                 return WaitOutcome(False, stopped=True, snapshot=snapshot, elapsed=time.monotonic() - begin)
-            if older_pods(snapshot, started_at):
+            newer = _newer_template(snapshot.deployment, started_at, generation)
+            if newer is not None:
+                started_at = superseded_by = newer
+                old_seen, old_gone_at = False, None
+            if older_pods(snapshot, started_at) or terminating_pods(snapshot):
                 old_seen, old_gone_at = True, None
             elif old_seen and old_gone_at is None:
                 old_gone_at = time.time()
@@ -135,10 +164,12 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
                                    max_memory=max_memory, started_at=started_at, failed_create_after=old_gone_at)
             state, _ = classify(snapshot, problems, started_at)
             if state == "running" and _template_matches(snapshot, started_at):
-                return WaitOutcome(True, problems=[], snapshot=snapshot, elapsed=time.monotonic() - begin)
+                return WaitOutcome(True, problems=[], snapshot=snapshot, elapsed=time.monotonic() - begin,
+                                   superseded_by=superseded_by)
             certain = diagnose.first_certain(problems)
             if certain is not None:
-                return WaitOutcome(False, problems=problems, snapshot=snapshot, elapsed=time.monotonic() - begin)
+                return WaitOutcome(False, problems=problems, snapshot=snapshot, elapsed=time.monotonic() - begin,
+                                   superseded_by=superseded_by)
             if progress is not None and snapshot.deployment is not None:
                 text = describe(snapshot, started_at)
                 if text != last_text:
@@ -148,13 +179,30 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
         stream.close()
     return WaitOutcome(False, timed_out=True, problems=problems, snapshot=snapshot,
                        elapsed=time.monotonic() - begin,
-                       last_seen=describe(snapshot, started_at) if snapshot.deployment is not None else "")
+                       last_seen=describe(snapshot, started_at) if snapshot.deployment is not None else "",
+                       superseded_by=superseded_by)
 
 
 def _template_matches(snapshot: Snapshot, started_at: str) -> bool:
-    from webservice.status import template_started_at
-
     return template_started_at(snapshot.deployment) == started_at
+
+
+def _newer_template(deployment: dict | None, started_at: str, generation: int | None) -> str | None:
+    """The started-at of the Deployment's template when a newer change replaced ours, else None.
+
+    Newer: the Deployment's generation is above the one our apply gave it (without that
+    number: a later started-at). An older template (a watch event from before our apply)
+    is not followed.
+    """
+    current = template_started_at(deployment)
+    if deployment is None or current is None or current == started_at:
+        return None
+    if generation is not None:
+        try:
+            return current if int((deployment.get("metadata") or {}).get("generation") or 0) > generation else None
+        except (TypeError, ValueError):
+            return None
+    return current if current > started_at else None
 
 
 def wait_gone(cluster, *, timeout: float, progress: Callable[[str], None] | None = None) -> bool:

@@ -415,11 +415,6 @@ _GARBAGE_CERT = ("current-context: x\ncontexts: [{name: x, context: {cluster: c,
                  "users: [{name: u, user: {client-certificate-data: aGVsbG8=, client-key-data: aGVsbG8=}}]\n")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug (wording): an inline client certificate that cannot be loaded gives 'the client certificate the client "
-    "certificate in <kubeconfig> or its key cannot be used' (webservice/kubeconfig.py line 232: where = ... "
-    "else f\"the client certificate in {path}\", then line 234 prefixes 'the client certificate' again). "
-    "Fix: line 232 else-branch f\"in {path}\""))
 def test_kubeconfig_unusable_inline_certificate(row):
     row.describe("bad input", "kubeconfig: inline certificate and key that are not PEM (one clear line)")
     row.case()

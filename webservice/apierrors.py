@@ -1,0 +1,114 @@
+"""HTTP answers and connection failures of the Kubernetes API, in words.
+
+Every failure of a conversation with the API server leaves ``webservice.cluster`` as one
+of the :class:`~webservice.errors.ClusterError` subclasses made here: one line saying
+what happened, naming the server, and a hint. Pure functions (no I/O); urllib3 is
+imported only to classify a connection failure.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+
+from webservice.errors import (
+    AuthenticationError,
+    ClusterError,
+    ConflictError,
+    ConnectionFailedError,
+    ForbiddenError,
+    InvalidObjectError,
+    NotFoundError,
+    QuotaExceededError,
+    ServerError,
+)
+
+
+def _short(text: object, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _status_message(body: bytes | str) -> tuple[str, str, dict]:
+    """(message, reason, details) of a ``Status`` answer (or the raw text)."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return _short(body or "no details"), "", {}
+    if isinstance(status, dict):
+        return _short(status.get("message") or body), str(status.get("reason") or ""), status.get("details") or {}
+    return _short(body), "", {}
+
+
+def translate_http_error(code: int, body: bytes | str, *, server: str, what: str, namespace: str | None) -> ClusterError:
+    """The ClusterError for an HTTP error answer; ``what`` is e.g. 'GET Deployment mytool'."""
+    message, reason, _details = _status_message(body)
+    if code == 401:
+        return AuthenticationError(
+            f"the Kubernetes API at {server} refused the credentials (401: the client certificate "
+            "is missing, expired or not valid)",
+            hint="Toolforge renews tool certificates automatically; wait a few minutes and try again, "
+            "or ask on #wikimedia-cloud if it persists",
+        )
+    if code == 403:
+        if "exceeded quota" in message or "quota" in reason.lower():
+            return QuotaExceededError(f"the namespace quota does not allow this: {message}",
+                                      hint="ask for less (--cpu, --mem, --replicas) or stop other jobs first")
+        return ForbiddenError(f"not allowed to {what}: {message}",
+                              hint=f"a tool may only act in its own namespace ({namespace or 'tool-<tool>'}); "
+                              "are you the right tool ('become <tool>')?")
+    if code == 404:
+        return NotFoundError(f"{what}: not found ({message})")
+    if code == 409:
+        return ConflictError(f"{what}: conflict ({message})",
+                             hint="something else changed it at the same moment; run the command again")
+    if code in (400, 422):
+        return InvalidObjectError(f"the cluster refused to {what}: {message}",
+                                  hint="this is probably a bug in webservice: please report it with --debug")
+    if code == 429 or code >= 500:
+        return ServerError(f"the Kubernetes API at {server} failed to {what} ({code} {reason or 'server error'}: {message})",
+                           hint="the cluster may be busy or in maintenance; try again in a minute")
+    return ClusterError(f"the Kubernetes API at {server} answered {code} to {what}: {message}")
+
+
+def _connection_error(exc: BaseException, server: str, timeout: float) -> ClusterError:
+    import urllib3.exceptions as ue
+
+    text = str(exc)
+    if isinstance(exc, ue.SSLError) or isinstance(exc, ssl.SSLError) or "SSL" in type(exc).__name__:
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            return ConnectionFailedError(
+                f"the Kubernetes API at {server} presented a certificate that the kubeconfig's CA does not trust",
+                hint="check the certificate-authority in your kubeconfig; if it persists, ask on #wikimedia-cloud",
+            )
+        if "hostname" in text.lower() or "match" in text.lower():
+            return ConnectionFailedError(f"the certificate of {server} is not valid for that name ({_short(text, 160)})",
+                                         hint="check the server URL in your kubeconfig")
+        return AuthenticationError(
+            f"the TLS handshake with {server} failed ({_short(text, 160)})",
+            hint="the client certificate may have expired or been refused; Toolforge renews it "
+            "automatically: wait a few minutes and try again",
+        )
+    if isinstance(exc, (ue.ConnectTimeoutError,)) and not isinstance(exc, ue.NewConnectionError):
+        return ConnectionFailedError(f"connecting to the Kubernetes API at {server} timed out after {timeout:g} s",
+                                     hint="check your network; the cluster may be down (see https://status.toolforge.org)")
+    if isinstance(exc, ue.ReadTimeoutError):
+        return ConnectionFailedError(f"the Kubernetes API at {server} did not answer within {timeout:g} s",
+                                     hint="the cluster may be overloaded; try again in a minute")
+    if "refused" in text.lower():
+        return ConnectionFailedError(f"cannot connect to the Kubernetes API at {server}: connection refused",
+                                     hint="the API server is down or the server URL in your kubeconfig is wrong")
+    if "Name or service not known" in text or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
+        return ConnectionFailedError(f"cannot find the Kubernetes API server {server} (name resolution failed)",
+                                     hint="check the server URL in your kubeconfig and your network")
+    return ConnectionFailedError(f"the connection to the Kubernetes API at {server} failed ({_short(text, 160)})",
+                                 hint="check your network and try again")
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """True when the request cannot have reached the server (safe to retry anything)."""
+    import urllib3.exceptions as ue
+
+    return isinstance(exc, (ue.NewConnectionError, ue.ConnectTimeoutError)) or "refused" in str(exc).lower()
