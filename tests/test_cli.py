@@ -393,3 +393,44 @@ def test_missing_kubeconfig_is_one_clear_line(env, capsys, action):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("webservice: error: ")
     assert "no-kubeconfig" in lines[0] and "Traceback" not in err
+
+
+def test_sigterm_ends_with_a_word_and_143(env, tmp_path):
+    """SIGTERM (a closed ssh session, a killed cron job) never kills silently."""
+    import signal
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held = []
+    threading.Thread(target=lambda: held.append(listener.accept()), daemon=True).start()  # never answers
+    port = listener.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: k, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\n"
+        "users: [{name: u, user: {token: not-a-secret}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u, namespace: tool-mytool}}]\n"
+    )
+    process = subprocess.Popen(
+        [*webservice_command(), "status"],
+        env={**env, "KUBECONFIG": str(kubeconfig)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert held, "the CLI never connected"
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        listener.close()
+    assert process.returncode == 143, err
+    assert "terminated" in err and "Traceback" not in err

@@ -256,8 +256,31 @@ def shell_command(ctx, **kwargs):
     return _run(_request("shell", ctx, **kwargs))
 
 
+def _terminate(signum, frame):  # noqa: ARG001
+    from webservice.errors import Terminated
+
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``webservice`` and ``toolforge-webservice``; exits with the code."""
+    """Entry point of ``webservice`` and ``toolforge-webservice``; exits with the code.
+
+    SIGTERM raises ``errors.Terminated`` (a KeyboardInterrupt) while it runs, so that every
+    command ends with a word on the state and exit 143 rather than dying silently."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None = None) -> None:
+    """Parse, dispatch and turn every outcome into output and an exit code."""
     from webservice.errors import WebserviceError
 
     args = sys.argv[1:] if argv is None else list(argv)
@@ -277,18 +300,20 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(output.error(error, debug=debug))
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:  # click's wrapping of a KeyboardInterrupt
         from webservice import output
+        from webservice.errors import Terminated
 
-        sys.exit(output.interrupted())
+        sys.exit(output.interrupted(terminated=isinstance(abort.__context__, Terminated)))
     except click.ClickException as error:
         from webservice import output
 
         sys.exit(output.usage_error(error.format_message(), error))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interruption:
         from webservice import output
+        from webservice.errors import Terminated
 
-        sys.exit(output.interrupted())
+        sys.exit(output.interrupted(terminated=isinstance(interruption, Terminated)))
     except BrokenPipeError:
         sys.exit(0)
     except Exception as error:  # noqa: BLE001 - the last line of defence: never a traceback

@@ -170,3 +170,7 @@ class ServerError(ClusterError):
 class MissingProgramError(WebserviceError):
     exit_code = EXIT_MISSING_PROGRAM
 
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every interruption path reports the state
+    (exit 143 instead of 130). ``cli.main`` installs the handler that raises it."""

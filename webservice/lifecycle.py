@@ -48,6 +48,7 @@ from webservice.errors import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     AlreadyRunningError,
+    Terminated,
     ClusterError,
     ForbiddenError,
     ManifestError,
@@ -92,10 +93,6 @@ def _ours(obj: dict, namespace: str) -> bool:
     labels = meta.get("labels") or {}
     return (labels.get(COMPONENT) == "web" and labels.get(MANAGED_BY) == "webservice"
             and meta.get("namespace", namespace) == namespace)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that every interruption path reports the state."""
 
 
 def _exit_code(interruption) -> int:

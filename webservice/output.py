@@ -80,9 +80,9 @@ def usage_error(message: str, exc=None) -> int:
     return errors.EXIT_USAGE
 
 
-def interrupted() -> int:
-    print(f"\n{_prog()}: interrupted", file=sys.stderr)
-    return errors.EXIT_INTERRUPTED
+def interrupted(terminated: bool = False) -> int:
+    print(f"\n{_prog()}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+    return errors.EXIT_TERMINATED if terminated else errors.EXIT_INTERRUPTED
 
 
 def internal_error(exc: BaseException, debug: bool = False) -> int:
