@@ -24,6 +24,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from webservice.errors import KubeconfigError
+from webservice.yamlbounds import check_bounds
 
 MAX_KUBECONFIG_BYTES = 1 << 20
 TOOL_HINT = "run this as the tool ('become <tool>'), whose ~/.kube/config is made by Toolforge"
@@ -69,30 +70,7 @@ def _bounded_yaml(text: str):
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when there: several times faster
-    aliases = nodes = 0
-    stack: list[tuple[str | None, int]] = []
-    sizes: dict[str, int] = {}
-    for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-            stack.append((event.anchor, nodes))
-            nodes += 1
-            if len(stack) > MAX_DEPTH:
-                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-            anchor, start = stack.pop()
-            if anchor is not None:
-                sizes[anchor] = nodes - start
-        elif isinstance(event, yaml.ScalarEvent):
-            nodes += 1
-            if event.anchor is not None:
-                sizes[event.anchor] = 1
-        elif isinstance(event, yaml.AliasEvent):
-            aliases += 1
-            nodes += sizes.get(event.anchor, 1)
-            if aliases > MAX_ALIASES:
-                raise ValueError(f"more than {MAX_ALIASES} YAML aliases")
-        if nodes > MAX_NODES:
-            raise ValueError(f"more than {MAX_NODES} values once YAML aliases are expanded")
+    check_bounds(text, loader, max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_nodes=MAX_NODES)
     return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
 
 

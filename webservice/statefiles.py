@@ -41,6 +41,7 @@ from pathlib import Path
 import yaml
 
 from webservice.errors import ManifestError, TemplateError
+from webservice.yamlbounds import check_bounds
 
 __all__ = [
     "TEMPLATE_LOCATIONS", "TEMPLATE_KEYS", "Template", "find_template", "load_template",
@@ -119,38 +120,11 @@ def _parse_yaml(raw: bytes) -> tuple[object, str | None]:
     except UnicodeDecodeError as exc:
         return None, f"not valid UTF-8 text (byte offset {exc.start})"
     try:
-        # A first pass over the events (iterative, cheap) bounds what the recursive
-        # composer and our validation can be made to do: nesting depth and aliases.
-        # ``nodes`` counts the nodes the document has once every alias is expanded
-        # (``sizes``: expanded size of each anchored node), which stops alias bombs.
-        aliases = documents = nodes = 0
-        stack: list[tuple[str | None, int]] = []
-        sizes: dict[str, int] = {}
-        for event in yaml.parse(text, Loader=_StrictLoader):
-            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-                stack.append((event.anchor, nodes))
-                nodes += 1
-                if len(stack) > MAX_DEPTH:
-                    return None, f"nested deeper than {MAX_DEPTH} levels"
-            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                anchor, start = stack.pop()
-                if anchor is not None:
-                    sizes[anchor] = nodes - start
-            elif isinstance(event, yaml.ScalarEvent):
-                nodes += 1
-                if event.anchor is not None:
-                    sizes[event.anchor] = 1
-            elif isinstance(event, yaml.AliasEvent):
-                aliases += 1
-                nodes += sizes.get(event.anchor, 1)
-                if aliases > MAX_ALIASES:
-                    return None, f"more than {MAX_ALIASES} YAML aliases"
-            elif isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    return None, "more than one YAML document ('---')"
-            if nodes > MAX_NODES:
-                return None, f"too much data (more than {MAX_NODES} values once YAML aliases are expanded)"
+        # a first, iterative pass bounds what the recursive composer can be made to do
+        try:
+            check_bounds(text, _StrictLoader, max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_nodes=MAX_NODES)
+        except ValueError as exc:
+            return None, str(exc)
         return yaml.load(text, Loader=_StrictLoader), None  # noqa: S506 (strict safe loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
