@@ -542,7 +542,7 @@ def test_concurrent_threads_lose_nothing(tmp_path):
 
 
 def _hold_lock(home: str, ready, release) -> None:
-    fd = sf._lock(Path(home), 5)
+    fd = sf.take_lock(Path(home), 5)
     ready.set()
     release.wait(30)
     os.close(fd)

@@ -127,8 +127,8 @@ class _ToolLock:
     steps one after the other: each sees the other's result, and the manifest always
     describes the objects last applied.
 
-    It is ``flock`` on the manifest's lock file (``statefiles.LOCK_NAME``, opened without
-    following symlinks and never written here). ``statefiles.update_manifest`` locks the
+    It is ``flock`` on the manifest's lock file (``statefiles.take_lock``, which opens it
+    without following symlinks). ``statefiles.update_manifest`` locks the
     same file with ``lockf``; the two kinds do not interact on Linux, so taking it here
     does not deadlock the manifest update made while it is held.
     """
@@ -139,43 +139,9 @@ class _ToolLock:
         self.fd: int | None = None
 
     def acquire(self, home) -> None:
-        import errno
-        import fcntl
-        import os
-        import stat
-
-        path = os.path.join(str(home), statefiles.LOCK_NAME)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise ManifestError(f"{path} is a symbolic link; refusing to follow it",
-                                    "delete it; it is only a lock file") from None
-            raise ManifestError(f"cannot create the lock file {path}: {exc.strerror}") from None
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-                raise ManifestError(f"lock file {path} is not a regular file owned by this user; refusing to use it",
-                                    "delete it; it is only a lock file")
-            deadline = time.monotonic() + self.TIMEOUT
-            delay = 0.01
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EACCES, errno.EAGAIN):
-                        raise ManifestError(f"cannot lock {path}: {exc.strerror}") from None
-                if time.monotonic() >= deadline:
-                    raise ManifestError(f"another webservice command is changing this webservice; "
-                                        f"gave up waiting for it after {self.TIMEOUT:g} s",
-                                        "wait for it to finish and run this command again")
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
-        except BaseException:
-            os.close(fd)
-            raise
-        self.fd = fd
+        self.fd = statefiles.take_lock(
+            home, self.TIMEOUT, flock=True, busy="another webservice command is changing this webservice"
+        )
 
     def release(self) -> None:
         import os

@@ -459,8 +459,14 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _lock(home: Path, timeout: float) -> int:
-    """Take the exclusive lock next to the manifest; return its fd (closing releases it)."""
+def take_lock(home: Path, timeout: float, *, flock: bool = False, busy: str | None = None) -> int:
+    """Take an exclusive lock on the lock file next to the manifest; return its fd
+    (closing it releases the lock).
+
+    The manifest update uses a POSIX record lock (``lockf``, which NFS supports); the
+    lifecycle's tool-wide lock uses ``flock`` on the same file (``flock=True``), so that
+    the two never block each other inside one process. ``busy`` replaces the message
+    given when another command holds the lock for longer than ``timeout``."""
     path = Path(home) / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -478,12 +484,15 @@ def _lock(home: Path, timeout: float) -> int:
         delay = 0.01
         while True:
             try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                (fcntl.flock if flock else fcntl.lockf)(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EACCES, errno.EAGAIN):
                     raise ManifestError(f"cannot lock {_oneline(path)}: {exc.strerror}") from None
             if time.monotonic() >= deadline:
+                if busy:
+                    raise ManifestError(f"{busy}; gave up waiting for it after {timeout:g} s",
+                                        "wait for it to finish and run this command again")
                 try:
                     holder = _oneline(os.pread(fd, 200, 0).decode("utf-8", "replace").strip(), 80)
                 except OSError:
@@ -559,7 +568,7 @@ def update_manifest(home: Path, change: Callable[[dict], dict], *,
         raise ManifestError(f"another webservice command is updating {_oneline(path)} "
                             f"(in this process); gave up after {lock_timeout:g} s")
     try:
-        lock_fd = _lock(home, lock_timeout)
+        lock_fd = take_lock(home, lock_timeout)
         try:
             return _update_locked(path, change)
         finally:
