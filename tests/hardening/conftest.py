@@ -357,7 +357,14 @@ class Proxy:
 
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
+        for attempt in range(50):  # the old listener may take a moment to let go of the port
+            try:
+                listener.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                if attempt == 49 or not port:
+                    raise
+                time.sleep(0.02)
         listener.listen(64)
         self.listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
@@ -405,6 +412,10 @@ class Proxy:
         import socket
 
         self.restarts += 1
+        try:  # wakes the thread blocked in accept(), so that the port is really released
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         with self.lock:
             sockets, self.sockets = self.sockets, []
