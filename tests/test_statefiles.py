@@ -484,7 +484,9 @@ def test_failure_during_write_keeps_old_manifest(tmp_path, monkeypatch, target, 
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(getattr(sf, module), name, fail)
+    import yaml  # statefiles imports yaml only when it needs it
+
+    monkeypatch.setattr(yaml if module == "yaml" else getattr(sf, module), name, fail)
     expected = ManifestError if isinstance(error, OSError) else type(error)
     with pytest.raises(expected) as info:
         sf.update_manifest(home, start)

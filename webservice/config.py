@@ -141,8 +141,6 @@ def site_config_path(environ: Mapping[str, str]) -> Path:
 
 def _read_file(path: Path) -> dict:
     """Read one YAML config file; a missing file is empty; anything wrong is a ConfigError."""
-    import yaml
-
     try:
         with open(path, "rb") as handle:
             raw = handle.read(256 * 1024 + 1)
@@ -154,6 +152,8 @@ def _read_file(path: Path) -> dict:
         raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
     if len(raw) > 256 * 1024:
         raise ConfigError(f"config file {path} is too large (over 256 KiB)")
+    import yaml  # only when there is a file: most runs have none
+
     try:
         data = yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError:

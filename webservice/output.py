@@ -2,7 +2,8 @@
 
 The only module that writes a command's outcome to stdout/stderr, and the only importer
 of ``rich`` (imported lazily, so that ``--dry-run`` and errors stay fast). Each result
-type has one drawing function, registered with ``functools.singledispatch``.
+type has one drawing function, registered by the type's name with ``@drawer`` (so that
+this module need not import every result module).
 Errors are always one line on stderr: ``webservice: error: WHAT; WHAT TO DO``; with
 ``--json`` a JSON error object is also printed on stdout for scripts.
 """
@@ -11,10 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
-from functools import singledispatch
 
 from webservice import errors
-from webservice.results import RenderResult
 
 
 def _prog() -> str:
@@ -36,20 +35,36 @@ def emit(request, result) -> int:
     return getattr(result, "exit_code", 0)
 
 
-@singledispatch
-def draw(result, request) -> None:  # pragma: no cover - every result type registers
-    raise TypeError(f"no renderer for {type(result).__name__}")
+_DRAWERS: dict = {}
 
 
-@draw.register
-def _(result: RenderResult, request) -> None:
+def drawer(type_name: str):
+    """Register the drawing function of the result type called ``type_name``."""
+
+    def register(function):
+        _DRAWERS[type_name] = function
+        return function
+
+    return register
+
+
+def draw(result, request) -> None:
+    try:
+        function = _DRAWERS[type(result).__name__]
+    except KeyError:  # pragma: no cover - every result type registers
+        raise TypeError(f"no renderer for {type(result).__name__}") from None
+    function(result, request)
+
+
+@drawer("RenderResult")
+def _(result: "RenderResult", request) -> None:
     if request.json:
         document = {"apiVersion": "v1", "kind": "List", "items": result.objects}
         print(json.dumps(document, indent=2))
         return
-    import yaml
+    from webservice.yamlout import dump_all
 
-    print(yaml.safe_dump_all(result.objects, sort_keys=False, default_flow_style=False), end="")
+    print(dump_all(result.objects), end="")
 
 
 def _one_line(text: str) -> str:
@@ -100,7 +115,6 @@ def internal_error(exc: BaseException, debug: bool = False) -> int:
 
 # --- logs and shell (issue 5) ---
 
-from webservice.results import LogsResult, ShellResult  # noqa: E402
 
 
 def _silence_stdout() -> None:
@@ -160,8 +174,8 @@ def log_printer(request) -> LogPrinter:
     return LogPrinter(json_output=request.json, flush=request.follow)
 
 
-@draw.register
-def _(result: LogsResult, request) -> None:
+@drawer("LogsResult")
+def _(result: "LogsResult", request) -> None:
     printer = log_printer(request)
     for note in result.notes:
         printer.note(note)
@@ -175,15 +189,14 @@ def _(result: LogsResult, request) -> None:
         printer.note(f"no log lines{window}")
 
 
-@draw.register
-def _(result: ShellResult, request) -> None:
+@drawer("ShellResult")
+def _(result: "ShellResult", request) -> None:
     if result.cleanup_problem:
         warn(result.cleanup_problem)
 
 
 # --- start / stop / restart / status (issue 4) ----------------------------------------------
 
-from webservice.results import StartResult, StatusResult, StopResult  # noqa: E402
 
 _STATE_WORDS = {
     "running": "running",
@@ -276,16 +289,16 @@ def _status_text(result: StatusResult, out) -> None:
                   file=out)
 
 
-@draw.register
-def _(result: StatusResult, request) -> None:
+@drawer("StatusResult")
+def _(result: "StatusResult", request) -> None:
     if request.json:
         print(json.dumps(result.as_dict(), indent=2))
         return
     _status_text(result, sys.stdout)
 
 
-@draw.register
-def _(result: StartResult, request) -> None:
+@drawer("StartResult")
+def _(result: "StartResult", request) -> None:
     if request.json:
         print(json.dumps(result.as_dict(), indent=2))
         return
@@ -333,8 +346,8 @@ def _(result: StartResult, request) -> None:
           file=sys.stderr)
 
 
-@draw.register
-def _(result: StopResult, request) -> None:
+@drawer("StopResult")
+def _(result: "StopResult", request) -> None:
     if request.json:
         print(json.dumps(result.as_dict(), indent=2))
         return

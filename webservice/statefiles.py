@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import errno
 import fcntl
+import functools
 import math
 import os
 import stat
@@ -38,7 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from webservice.errors import ManifestError, TemplateError
 from webservice.yamlbounds import check_bounds
@@ -63,31 +63,38 @@ def _oneline(text: object, limit: int = 200) -> str:
     return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
-class _DuplicateKey(yaml.constructor.ConstructorError):
-    def __init__(self, key: object, mark):
-        super().__init__(None, None, f"duplicate key {_oneline(repr(key), 60)}", mark)
-        self.key = key
+@functools.lru_cache(maxsize=None)
+def _strict_loader():
+    """A SafeLoader that refuses duplicate mapping keys instead of keeping the last one.
 
+    Built on first use, so that importing this module does not import yaml (``--help``,
+    completion and a ``--dry-run`` without state files stay fast)."""
+    import yaml
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+    class DuplicateKey(yaml.constructor.ConstructorError):
+        def __init__(self, key: object, mark):
+            super().__init__(None, None, f"duplicate key {_oneline(repr(key), 60)}", mark)
+            self.key = key
 
-    def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            seen = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    if key in seen:
-                        raise _DuplicateKey(key, key_node.start_mark)
-                    seen.add(key)
-                except TypeError:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, "found an unhashable key (a list or mapping)",
-                        key_node.start_mark) from None
-        return super().construct_mapping(node, deep=deep)
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen = set()
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        if key in seen:
+                            raise DuplicateKey(key, key_node.start_mark)
+                        seen.add(key)
+                    except TypeError:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, "found an unhashable key (a list or mapping)",
+                            key_node.start_mark) from None
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
 
 
 def _read_capped(path: Path, *, follow_symlinks: bool) -> bytes:
@@ -119,13 +126,16 @@ def _parse_yaml(raw: bytes) -> tuple[object, str | None]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return None, f"not valid UTF-8 text (byte offset {exc.start})"
+    import yaml
+
+    loader = _strict_loader()
     try:
         # a first, iterative pass bounds what the recursive composer can be made to do
         try:
-            check_bounds(text, _StrictLoader, max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_nodes=MAX_NODES)
+            check_bounds(text, loader, max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_nodes=MAX_NODES)
         except ValueError as exc:
             return None, str(exc)
-        return yaml.load(text, Loader=_StrictLoader), None  # noqa: S506 (strict safe loader)
+        return yaml.load(text, Loader=loader), None  # noqa: S506 (strict safe loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -610,6 +620,8 @@ def _update_locked(path: Path, change: Callable[[dict], dict]) -> Manifest:
         raise ManifestError(f"refusing to save an invalid {_oneline(path)}: {problem}",
                             "this is a bug in webservice; please report it with --debug")
     new = _ordered(new)
+    import yaml
+
     text = MANIFEST_HEADER + yaml.safe_dump(new, sort_keys=False, default_flow_style=False,
                                             allow_unicode=True)
     mode = ((stat.S_IMODE(st.st_mode) & 0o644) | 0o600) if st is not None else 0o644
