@@ -275,6 +275,16 @@ def main(argv: list[str] | None = None) -> None:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         _main(argv)
+    except SystemExit as done:
+        if argv is None and threading.active_count() > 1:
+            # A command interrupted while waiting can leave a watch thread blocked in a TLS
+            # read; finalising the interpreter under it crashed Python 3.11.2 (bookworm)
+            # with SIGSEGV. The outcome is decided and printed: leave without finalising.
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
 

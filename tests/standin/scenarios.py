@@ -12,7 +12,7 @@ or a substring of it, to a scenario name) first, then ``StandIn.scenario`` (defa
                           back-off (``CrashLoopBackOff``), previous logs kept
 ``imagepull``             ``ErrImagePull`` then ``ImagePullBackOff``
 ``unschedulable``         ``FailedScheduling`` (Insufficient memory), stays Pending
-``oomkilled``             killed after 3 s: ``OOMKilled``, exit code 137, then back-off
+``oomkilled``             killed after 3 s, before it answers: ``OOMKilled``, exit code 137, then back-off
 ``neverready``            runs but its readiness (and liveness) probe always fails:
                           ``Unhealthy`` ``Readiness probe failed: HTTP probe failed with
                           statuscode: 503``
@@ -60,7 +60,8 @@ SCENARIOS: dict[str, Scenario] = {
                           ready_after=1e9),  # dies while starting: never answers a probe
     "imagepull": Scenario("imagepull", pull_error="not found"),
     "unschedulable": Scenario("unschedulable", schedulable=False),
-    "oomkilled": Scenario("oomkilled", run_seconds=3.0, exit_code=137, exit_reason="OOMKilled",
+    # killed while loading its data, before it answers on its port (so never Ready)
+    "oomkilled": Scenario("oomkilled", run_seconds=3.0, ready_after=1e9, exit_code=137, exit_reason="OOMKilled",
                           logs=["Starting webservice on port 8000", "Loading data into memory..."]),
     "neverready": Scenario("neverready", probes_fail=True,
                            logs=["Starting webservice on port 8000",
