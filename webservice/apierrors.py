@@ -86,6 +86,12 @@ def _connection_error(exc: BaseException, server: str, timeout: float) -> Cluste
         if "hostname" in text.lower() or "match" in text.lower():
             return ConnectionFailedError(f"the certificate of {server} is not valid for that name ({_short(text, 160)})",
                                          hint="check the server URL in your kubeconfig")
+        if isinstance(exc, ssl.SSLEOFError) or "EOF" in text or "reset by peer" in text.lower():
+            # closed mid-handshake (a restarting server): a dropped connection, retried
+            return ConnectionFailedError(
+                f"the connection to the Kubernetes API at {server} was closed during the TLS handshake",
+                hint="the API server may be restarting; try again in a minute",
+            )
         return AuthenticationError(
             f"the TLS handshake with {server} failed ({_short(text, 160)})",
             hint="the client certificate may have expired or been refused; Toolforge renews it "
