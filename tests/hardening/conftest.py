@@ -461,3 +461,15 @@ def manifest_state(home) -> object:
     data = yaml.safe_load(text)
     assert isinstance(data, dict) and data.get("version") == 4, text
     return data
+
+
+WEB = {"app.kubernetes.io/component": "web", "app.kubernetes.io/managed-by": "webservice"}
+
+
+def web_objects(standin) -> dict:
+    """Names of the webservice's own Deployment, Service and Ingress in the stand-in."""
+    out = {}
+    for kind in ("Deployment", "Service", "Ingress"):
+        out[kind] = sorted(o["metadata"]["name"] for o in standin.objects(kind, standin.namespace)
+                           if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in WEB.items()))
+    return out

@@ -15,19 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.hardening.conftest import TRACEBACK, manifest_state, run_in
+from tests.hardening.conftest import TRACEBACK, manifest_state, run_in, web_objects
 
-WEB = {"app.kubernetes.io/component": "web", "app.kubernetes.io/managed-by": "webservice"}
 RUNNING = {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}
 STOPPED = {"Deployment": [], "Service": [], "Ingress": []}
-
-
-def _objects(standin) -> dict:
-    out = {}
-    for kind in ("Deployment", "Service", "Ingress"):
-        out[kind] = sorted(o["metadata"]["name"] for o in standin.objects(kind, standin.namespace)
-                           if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in WEB.items()))
-    return out
 
 
 def _memory(standin) -> str | None:
@@ -90,7 +81,7 @@ def _no_temp_files(home) -> None:
 
 def _consistent(tool_env) -> str:
     """The end state is 'running' (all objects, manifest naming the type) or 'stopped'."""
-    objects, manifest = _objects(tool_env.standin), manifest_state(tool_env.home)
+    objects, manifest = web_objects(tool_env.standin), manifest_state(tool_env.home)
     if objects == RUNNING:
         assert manifest and manifest.get("web") == "python3.11", manifest
         return "running"

@@ -16,9 +16,8 @@ import time
 
 import pytest
 
-from tests.hardening.conftest import TRACEBACK, manifest_state, run_in
+from tests.hardening.conftest import TRACEBACK, manifest_state, run_in, web_objects
 
-WEB = {"app.kubernetes.io/component": "web", "app.kubernetes.io/managed-by": "webservice"}
 # (request the phase waits on, hold it with a delay?)
 PHASES = {
     "start": {
@@ -39,14 +38,6 @@ PHASES = {
 }
 STATE_WORDS = re.compile(r"nothing (was )?(changed|started|stopped)|unchanged|still (running|there)|"
                          r"keeps coming up|are deleted|were deleted|going away|status", re.I)
-
-
-def _objects(standin) -> dict:
-    out = {}
-    for kind in ("Deployment", "Service", "Ingress"):
-        out[kind] = sorted(o["metadata"]["name"] for o in standin.objects(kind, standin.namespace)
-                           if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in WEB.items()))
-    return out
 
 
 def _started_at(standin):
@@ -101,7 +92,7 @@ def test_interrupted(row, tool_env, command, phase, sig):
     last = [line for line in err.splitlines() if line.strip()][-1:]
     assert last and STATE_WORDS.search(last[0]), err
     time.sleep(0.3)
-    objects, manifest = _objects(standin), manifest_state(tool_env.home)
+    objects, manifest = web_objects(standin), manifest_state(tool_env.home)
     everything = {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}
     nothing = {"Deployment": [], "Service": [], "Ingress": []}
     # consistent: all of it and a manifest naming it, or none of it and no manifest
