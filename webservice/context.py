@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from webservice.config import Config, load_config
+from webservice.config import Config, load_config, user_dir
 from webservice.request import Request
 from webservice.tool import Tool, identify
 
 
 def cache_dir() -> Path:
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("webservice"))
+    return Path(user_dir("cache", "webservice"))
 
 
 def cached_type_names() -> list[str]:
@@ -34,6 +32,8 @@ def cached_type_names() -> list[str]:
 
 @dataclass
 class Context:
+    """A command's inputs: the request, the tool and the layered config (plus warnings)."""
+
     request: Request
     tool: Tool
     config: Config

@@ -6,10 +6,22 @@ service.manifest) and writes nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from webservice import objects
 from webservice.context import Context
 from webservice.request import Request
-from webservice.results import RenderResult
+
+
+@dataclass
+class RenderResult:
+    """``--dry-run``'s result: the objects start/restart would apply, in order. (The other
+    results are in ``webservice.results``; this one is here so that ``--dry-run`` does not
+    import them.)"""
+
+    objects: list[dict]
+    spec_summary: dict = field(default_factory=dict)
+    exit_code: int = 0
 
 
 def dry_run(request: Request) -> RenderResult:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Request:
+    """One command line, parsed: the action, the type, and every option (None: not given)."""
+
     action: str
     type: str | None = None
     extra_args: tuple[str, ...] | None = None  # None: no "--" on the command line

@@ -23,6 +23,8 @@ TOOL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,56}[a-z0-9])?$")
 
 @dataclass(frozen=True)
 class Tool:
+    """The tool a command acts for: its name, project, home and how it was found."""
+
     name: str
     project: str
     home: Path

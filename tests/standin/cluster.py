@@ -287,6 +287,10 @@ class StandIn:
 
     # -- for tests ---------------------------------------------------------------------------
     def clear_requests(self):
+        """Forget the requests recorded so far, after the stragglers of a client that has
+        just exited have arrived (see ``Server.settle``)."""
+        if self.server is not None:
+            self.server.settle()
         with self.lock:
             self.requests.clear()
 

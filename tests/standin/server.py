@@ -95,6 +95,7 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         self.tls_ok = False
         self.user = None
+        self.server.reading(self, "new")  # until a request is recorded or the connection ends
         try:
             # headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
             # and the client's delayed ACK add about 40 ms to every keep-alive request
@@ -122,7 +123,15 @@ class Handler(BaseHTTPRequestHandler):
         except (ConnectionError, ssl.SSLError, socket.timeout, OSError):
             pass
 
+    def handle_one_request(self):
+        self.server.reading(self, "idle")  # keep-alive: waiting for the next request, if any
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.reading(self, None)
+
     def finish(self):
+        self.server.reading(self, None)
         try:
             super().finish()
         except (OSError, ssl.SSLError, ValueError):  # the client went away first
@@ -157,6 +166,8 @@ class Handler(BaseHTTPRequestHandler):
                               user_agent=headers.get("user-agent", ""))
         with standin.lock:
             standin.requests.append(rec)
+        self.server.reading(self, None)
+        with standin.lock:
             fault = next((f for f in standin.faults if f.applies(rec)), None)
         if fault is not None:
             if fault.action == "drop":
@@ -277,7 +288,50 @@ class Server(ThreadingHTTPServer):
         ctx.load_verify_locations(standin.pki.trust_file)
         ctx.set_alpn_protocols(["http/1.1"])
         self.ssl_context = ctx
+        self._reading: dict = {}
+        self._reading_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), Handler)
+
+    def reading(self, handler, state: str | None):
+        """Where a connection is: ``"new"`` (accepted, no request recorded yet), ``"idle"``
+        (kept alive, waiting for a next request) or ``None`` (busy with a request, or gone).
+        A "new" state is not downgraded to "idle" before its first request."""
+        with self._reading_lock:
+            if state is None:
+                self._reading.pop(handler, None)
+            elif not (state == "idle" and self._reading.get(handler) == "new"):
+                self._reading[handler] = state
+
+    def _busy(self) -> bool:
+        with self._reading_lock:
+            items = list(self._reading.items())
+        for handler, state in items:
+            if state == "new":
+                return True
+            try:  # idle: busy only if a request (or the end of the connection) is waiting
+                readable, _, _ = select.select([handler.request], [], [], 0)
+            except (OSError, ValueError):
+                continue
+            if readable:
+                return True
+        return False
+
+    def settle(self, timeout: float = 3.0) -> bool:
+        """Wait until every connection a client opened has been accepted and has either
+        sent its request (recorded) or gone away: after a client process has exited, its
+        last requests may still sit in the accept queue or in a handshake. True if settled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self._busy():
+                try:
+                    pending, _, _ = select.select([self.socket], [], [], 0)
+                except (OSError, ValueError):
+                    return True
+                if not pending:
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
 
     def handle_error(self, request, client_address):
         """Record in ``StandIn.handler_errors`` (instead of printing) what a connection's
