@@ -353,7 +353,7 @@ NOW = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 
 def build(tmp_path, config: Config, type_name: str = "python3.11", tool_name: str = TOOL, project: str = "tools"):
-    tool = Tool(name=tool_name, project=project, home=Path(f"/data/project/{tool_name}"), source="unix-user")
+    tool = Tool(name=tool_name, project=project, home=f"/data/project/{tool_name}", source="unix-user")
     spec = resolve_spec(
         tool=tool,
         config=config,

@@ -95,7 +95,8 @@ def test_builtin_runners_profiles_and_needs(tmp_path):
 
 def test_builtin_file_is_in_the_cluster_format(tmp_path):
     """The data file parses with the very function used for the ConfigMap."""
-    types = parse_image_config(BUILTIN_PATH.read_text(encoding="utf-8"))
+    with open(BUILTIN_PATH, encoding="utf-8") as handle:
+        types = parse_image_config(handle.read())
     c = builtin(tmp_path)
     assert {**types, "buildservice": c.types["buildservice"]} == dict(c.types)
 

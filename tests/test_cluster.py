@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def tool(name="mytool", home="/nonexistent"):
-    return Tool(name=name, project="tools", home=Path(home), source="override")
+    return Tool(name=name, project="tools", home=str(home), source="override")
 
 
 @pytest.fixture

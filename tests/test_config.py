@@ -101,7 +101,7 @@ def test_user_file_default_is_under_xdg_config_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     environ = {"WEBSERVICE_SITE_CONFIG": str(tmp_path / "none.yaml")}
     expected = tmp_path / "xdg" / "toolforge" / "webservice.yaml"
-    assert cfg.user_config_path(environ) == expected
+    assert cfg.user_config_path(environ) == str(expected)
     write(expected, "routing: httproute\n")
     config = load_config(environ=environ)
     assert config.routing == "httproute"
@@ -117,9 +117,9 @@ def test_webservice_config_overrides_the_user_path(tmp_path, monkeypatch):
 
 
 def test_site_path_default_and_override():
-    assert cfg.site_config_path({}) == Path("/etc/toolforge/webservice.yaml")
-    assert cfg.site_config_path({"WEBSERVICE_SITE_CONFIG": ""}) == Path("/etc/toolforge/webservice.yaml")
-    assert cfg.site_config_path({"WEBSERVICE_SITE_CONFIG": "/x/y.yaml"}) == Path("/x/y.yaml")
+    assert cfg.site_config_path({}) == "/etc/toolforge/webservice.yaml"
+    assert cfg.site_config_path({"WEBSERVICE_SITE_CONFIG": ""}) == "/etc/toolforge/webservice.yaml"
+    assert cfg.site_config_path({"WEBSERVICE_SITE_CONFIG": "/x/y.yaml"}) == "/x/y.yaml"
 
 
 def test_uses_os_environ_by_default(files, monkeypatch):

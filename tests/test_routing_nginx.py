@@ -49,7 +49,7 @@ def expected_ingress(tool: str, mode: str, domain: str = DOMAIN, legacy_host: st
         legacy_host=legacy_host,
     )
     spec = resolve_spec(
-        tool=Tool(name=tool, project="tools", home=Path("/data/project") / tool, source="override"),
+        tool=Tool(name=tool, project="tools", home=f"/data/project/{tool}", source="override"),
         config=config,
         catalogue=load_catalogue(Path("/nonexistent-webservice-cache")),
         cli={"type": "python3.11"},

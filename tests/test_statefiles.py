@@ -54,7 +54,7 @@ def test_good_template_all_keys(tmp_path):
         "extra_args": ["--port", "8000"], "health_check_path": "/healthz", "mount": "none",
     }
     assert t.warnings == ()
-    assert t.path == tmp_path / "service.template"
+    assert t.path == str(tmp_path / "service.template")
 
 
 def test_template_numbers_and_anchors(tmp_path):
@@ -195,7 +195,7 @@ def test_find_template_none(tmp_path):
 @pytest.mark.parametrize("location", sf.TEMPLATE_LOCATIONS)
 def test_find_template_each_location(tmp_path, location):
     write(tmp_path / location, GOOD)
-    assert sf.find_template(tmp_path) == tmp_path / location
+    assert sf.find_template(tmp_path) == str(tmp_path / location)
 
 
 def test_find_template_two_is_an_error(tmp_path):
@@ -213,11 +213,11 @@ def test_find_template_explicit(tmp_path, monkeypatch):
     write(tmp_path / "service.template", GOOD)
     write(tmp_path / "www/js/service.template", GOOD)  # ignored when --template is given
     other = write(tmp_path / "conf" / "my.yaml", GOOD)
-    assert sf.find_template(tmp_path, other) == other
-    assert sf.find_template(tmp_path, str(other)) == other
+    assert sf.find_template(tmp_path, other) == str(other)
+    assert sf.find_template(tmp_path, str(other)) == str(other)
     monkeypatch.chdir(tmp_path / "conf")
-    assert sf.find_template(tmp_path, "my.yaml") == other
-    assert sf.find_template(tmp_path, "my.yaml").is_absolute()
+    assert sf.find_template(tmp_path, "my.yaml") == str(other)
+    assert os.path.isabs(sf.find_template(tmp_path, "my.yaml"))
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory"])
@@ -236,7 +236,7 @@ def test_find_template_symlink_counts(tmp_path):
     (tmp_path / "www/python/src").mkdir(parents=True)
     (tmp_path / "www/python/src/service.template").symlink_to(tmp_path / "real.yaml")
     found = sf.find_template(tmp_path)
-    assert found == tmp_path / "www/python/src/service.template"
+    assert found == str(tmp_path / "www/python/src/service.template")
     assert sf.load_template(found).values["type"] == "python3.11"
 
 
@@ -292,7 +292,7 @@ def home_with(tmp_path: Path, fixture: str) -> Path:
 
 def test_read_missing_manifest(tmp_path):
     m = sf.read_manifest(tmp_path)
-    assert m.data == {} and m.path == tmp_path / "service.manifest"
+    assert m.data == {} and m.path == str(tmp_path / "service.manifest")
     assert (m.version, m.web_type, m.backend, m.cpu, m.memory, m.replicas, m.extra_args) == (None,) * 7
 
 

@@ -28,7 +28,7 @@ def project_env(tmp_path, content: str | bytes) -> dict:
 
 def test_unix_user_is_the_tool(no_project):
     tool = identify(None, environ=no_project, user=("tools.foo", "/data/project/foo"))
-    assert tool == Tool(name="foo", project="tools", home=Path("/data/project/foo"), source="unix-user")
+    assert tool == Tool(name="foo", project="tools", home="/data/project/foo", source="unix-user")
     assert tool.namespace == "tool-foo"
     assert tool.user == "tools.foo"
 
@@ -130,7 +130,7 @@ def test_non_tool_users(no_project, username):
 def test_override_uses_home_from_environment(no_project):
     environ = {**no_project, "HOME": "/srv/tool-home"}
     tool = identify("foo", environ=environ, user=("alice", "/home/alice"))
-    assert tool == Tool(name="foo", project="tools", home=Path("/srv/tool-home"), source="override")
+    assert tool == Tool(name="foo", project="tools", home="/srv/tool-home", source="override")
     assert tool.namespace == "tool-foo"
 
 
@@ -142,7 +142,7 @@ def test_override_beats_unix_user(no_project):
 
 def test_override_without_home_uses_the_user_home(no_project):
     tool = identify("foo", environ=no_project, user=("alice", "/home/alice"))
-    assert tool.home == Path("/home/alice")
+    assert tool.home == "/home/alice"
 
 
 def test_override_is_stripped(no_project):
@@ -158,7 +158,7 @@ def test_override_with_project_file(tmp_path):
 def test_real_current_user_is_used_without_injection(no_project, monkeypatch):
     monkeypatch.setattr(toolmod, "_current_user", lambda: ("tools.real", "/data/project/real"))
     tool = identify(None, environ=no_project)
-    assert (tool.name, tool.home) == ("real", Path("/data/project/real"))
+    assert (tool.name, tool.home) == ("real", "/data/project/real")
 
 
 def test_current_user_reads_the_password_database():
@@ -238,4 +238,4 @@ def test_valid_names(name):
 
 def test_namespace_of_the_longest_name_is_a_dns_label():
     name = "a" * 58
-    assert len(Tool(name=name, project="tools", home=Path("/"), source="override").namespace) == 63
+    assert len(Tool(name=name, project="tools", home="/", source="override").namespace) == 63

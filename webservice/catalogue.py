@@ -33,7 +33,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 
 from webservice.errors import InputError, UnknownTypeError, WebserviceError
@@ -66,7 +65,7 @@ IMAGE_TAG = "latest"
 BUILDSERVICE = "buildservice"
 
 CLUSTER_SOURCE = "ConfigMap tf-public/image-config (key images-v1.yaml)"
-BUILTIN_PATH = Path(__file__).parent / "data" / "images-v1.yaml"
+BUILTIN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "images-v1.yaml")
 CACHE_FILE = "images-v1.json"
 BUILTIN_SNAPSHOT_FILE = "images-v1.builtin.json"
 CACHE_FORMAT = 1
@@ -327,10 +326,11 @@ def parse_image_config(text: str, *, source: str = CLUSTER_SOURCE) -> dict[str, 
 # --- cache -------------------------------------------------------------------------------
 
 
-def _write_json_atomic(path: Path, data: object) -> None:
+def _write_json_atomic(path: str, data: object) -> None:
     """Write JSON to ``path`` via a unique temporary file in the same directory + rename."""
-    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # never writable by others, whatever the umask
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    directory, name = os.path.split(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)  # never writable by others, whatever the umask
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
@@ -350,16 +350,17 @@ def _write_json_atomic(path: Path, data: object) -> None:
         raise
 
 
-def _store(path: Path, data: object) -> None:
+def _store(path: str, data: object) -> None:
     try:
         _write_json_atomic(path, data)
     except (OSError, TypeError, ValueError):
         pass  # a cache we cannot write is only slower next time
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(path: str) -> dict | None:
     try:
-        data = json.loads(path.read_bytes())
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
@@ -367,9 +368,9 @@ def _read_json(path: Path) -> dict | None:
     return data
 
 
-def _read_cache(cache_dir: Path) -> tuple[dict[str, WebserviceType], float] | None:
+def _read_cache(cache_dir: str) -> tuple[dict[str, WebserviceType], float] | None:
     """The cluster's list as cached, with when it was fetched; None if absent or bad."""
-    data = _read_json(Path(cache_dir) / CACHE_FILE)
+    data = _read_json(os.path.join(cache_dir, CACHE_FILE))
     if data is None:
         return None
     fetched_at = data.get("fetched_at")
@@ -389,18 +390,18 @@ def _read_cache(cache_dir: Path) -> tuple[dict[str, WebserviceType], float] | No
 _builtin_memo: dict[tuple, dict[str, WebserviceType]] = {}
 
 
-def _builtin_types(cache_dir: Path | None) -> dict[str, WebserviceType]:
+def _builtin_types(cache_dir: str | None) -> dict[str, WebserviceType]:
     """The built-in list, from the JSON snapshot in the cache dir when it matches the data
     file, else by parsing the YAML (and then writing the snapshot)."""
     try:
-        st = BUILTIN_PATH.stat()
+        st = os.stat(BUILTIN_PATH)
         key = [st.st_size, st.st_mtime_ns]
     except OSError:
         key = None
     memo_key = (str(BUILTIN_PATH), tuple(key) if key else None)
     if memo_key in _builtin_memo:
         return _builtin_memo[memo_key]
-    snapshot = Path(cache_dir) / BUILTIN_SNAPSHOT_FILE if cache_dir is not None else None
+    snapshot = os.path.join(cache_dir, BUILTIN_SNAPSHOT_FILE) if cache_dir is not None else None
     types = None
     if snapshot is not None and key is not None:
         data = _read_json(snapshot)
@@ -411,8 +412,8 @@ def _builtin_types(cache_dir: Path | None) -> dict[str, WebserviceType]:
                 types = None
     if types is None:
         source = str(BUILTIN_PATH)
-        normalized = _normalize(_parse_yaml(BUILTIN_PATH.read_text(encoding="utf-8"), source),
-                                source)
+        with open(BUILTIN_PATH, encoding="utf-8") as handle:
+            normalized = _normalize(_parse_yaml(handle.read(), source), source)
         types = _types_from_normalized(normalized)
         if snapshot is not None and key is not None:
             _store(snapshot, {"format": CACHE_FORMAT, "key": key, "config": normalized})
@@ -432,7 +433,7 @@ def _when(ts: float) -> str:
 
 
 def load_catalogue(
-    cache_dir: Path,
+    cache_dir: str | os.PathLike,
     *,
     ttl: float = DEFAULT_TTL,
     fetch: Callable[[], str] | None = None,
@@ -447,7 +448,7 @@ def load_catalogue(
     returns invalid content, the stale cache or the built-in list is used and
     ``Catalogue.warning`` says why.
     """
-    cache_dir = Path(cache_dir)
+    cache_dir = os.fspath(cache_dir)
     now = time.time() if now is None else now
     cached = _read_cache(cache_dir)
     if fetch is None:
@@ -467,12 +468,12 @@ def load_catalogue(
         if cached is not None:
             return _catalogue(cached[0], "cache", cached[1], warning)
         return _catalogue(_builtin_types(cache_dir), "builtin", None, warning)
-    _store(cache_dir / CACHE_FILE,
+    _store(os.path.join(cache_dir, CACHE_FILE),
            {"format": CACHE_FORMAT, "fetched_at": now, "config": normalized})
     return _catalogue(_types_from_normalized(normalized), "cluster", now)
 
 
-def cached_type_names(cache_dir: Path) -> list[str]:
+def cached_type_names(cache_dir: str | os.PathLike) -> list[str]:
     """Type names for shell completion, from the cache or the built-in list; never fails
     and never touches the network."""
     try:

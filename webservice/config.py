@@ -19,7 +19,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any, Mapping
 
 from webservice.errors import ConfigError
@@ -150,17 +149,17 @@ def user_dir(kind: str, app: str) -> str:
     return getattr(platformdirs, f"user_{kind}_dir")(app)
 
 
-def user_config_path(environ: Mapping[str, str]) -> Path:
+def user_config_path(environ: Mapping[str, str]) -> str:
     if environ.get("WEBSERVICE_CONFIG"):
-        return Path(environ["WEBSERVICE_CONFIG"])
-    return Path(user_dir("config", "toolforge")) / "webservice.yaml"
+        return environ["WEBSERVICE_CONFIG"]
+    return os.path.join(user_dir("config", "toolforge"), "webservice.yaml")
 
 
-def site_config_path(environ: Mapping[str, str]) -> Path:
-    return Path(environ.get("WEBSERVICE_SITE_CONFIG") or SITE_CONFIG)
+def site_config_path(environ: Mapping[str, str]) -> str:
+    return environ.get("WEBSERVICE_SITE_CONFIG") or SITE_CONFIG
 
 
-def _read_file(path: Path) -> dict:
+def _read_file(path: str) -> dict:
     """Read one YAML config file; a missing file is empty; anything wrong is a ConfigError."""
     try:
         with open(path, "rb") as handle:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from webservice.config import Config, load_config, user_dir
@@ -19,8 +18,8 @@ from webservice.request import Request
 from webservice.tool import Tool, identify
 
 
-def cache_dir() -> Path:
-    return Path(user_dir("cache", "webservice"))
+def cache_dir() -> str:
+    return user_dir("cache", "webservice")
 
 
 def cached_type_names() -> list[str]:

@@ -37,7 +37,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 
 from webservice.errors import ManifestError, TemplateError
@@ -97,7 +96,7 @@ def _strict_loader():
     return StrictLoader
 
 
-def _read_capped(path: Path, *, follow_symlinks: bool) -> bytes:
+def _read_capped(path: str, *, follow_symlinks: bool) -> bytes:
     """Read a regular file of at most MAX_FILE_BYTES (never blocks on a FIFO)."""
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
     if not follow_symlinks:
@@ -173,20 +172,20 @@ _TEMPLATE_HINT = ("fix the file (a YAML mapping of: " + ", ".join(TEMPLATE_KEYS)
 class Template:
     """A checked service.template: ``values`` has only known keys, in snake_case."""
 
-    path: Path
+    path: str
     values: dict
     warnings: tuple[str, ...] = ()
 
 
-def _where(path: Path) -> str:
+def _where(path: str) -> str:
     return f"service.template ({_oneline(path)})"
 
 
-def find_template(home: Path, explicit: str | os.PathLike | None = None) -> Path | None:
+def find_template(home: str | os.PathLike, explicit: str | os.PathLike | None = None) -> str | None:
     """Return the template to use: ``explicit`` (must exist), else the one found in
     :data:`TEMPLATE_LOCATIONS` under ``home``, else None. Two or more found is an error."""
     if explicit is not None and str(explicit) != "":
-        path = Path(os.path.abspath(os.path.expanduser(os.fspath(explicit))))
+        path = os.path.abspath(os.path.expanduser(os.fspath(explicit)))
         try:
             ok = stat.S_ISREG(os.stat(path).st_mode)
             what = "is not a regular file"
@@ -199,7 +198,7 @@ def find_template(home: Path, explicit: str | os.PathLike | None = None) -> Path
         return path
     found = []
     for location in TEMPLATE_LOCATIONS:
-        candidate = Path(home) / location
+        candidate = os.path.join(os.fspath(home), location)
         try:
             os.lstat(candidate)
         except (FileNotFoundError, NotADirectoryError):
@@ -267,9 +266,9 @@ def _check_value(key: str, value: object) -> tuple[object, str | None]:
     raise AssertionError(key)  # pragma: no cover
 
 
-def load_template(path: Path) -> Template:
+def load_template(path: str | os.PathLike) -> Template:
     """Read and check a service.template; raise TemplateError with a one-line reason."""
-    path = Path(path)
+    path = os.fspath(path)
     where = _where(path)
     try:
         raw = _read_capped(path, follow_symlinks=True)
@@ -326,7 +325,7 @@ _thread_lock = threading.Lock()  # POSIX locks are per process: also serialise t
 class Manifest:
     """The contents of service.manifest; ``data`` keeps every key, known or not."""
 
-    path: Path
+    path: str
     data: dict
 
     def _str(self, key: str) -> str | None:
@@ -388,11 +387,11 @@ def _manifest_problem(data: dict) -> str | None:
     return None
 
 
-def _manifest_path(home: Path) -> Path:
-    return Path(home) / MANIFEST_NAME
+def _manifest_path(home: str | os.PathLike) -> str:
+    return os.path.join(os.fspath(home), MANIFEST_NAME)
 
 
-def _load_manifest(path: Path) -> tuple[dict, os.stat_result | None]:
+def _load_manifest(path: str) -> tuple[dict, os.stat_result | None]:
     """Read and check the manifest at ``path``; missing means empty."""
     try:
         st = os.lstat(path)
@@ -420,7 +419,7 @@ def _load_manifest(path: Path) -> tuple[dict, os.stat_result | None]:
     return (data or {}), st
 
 
-def read_manifest(home: Path) -> Manifest:
+def read_manifest(home: str | os.PathLike) -> Manifest:
     """Read ``home/service.manifest`` (versions 1 to 4); a missing file gives empty data."""
     path = _manifest_path(home)
     data, _ = _load_manifest(path)
@@ -456,7 +455,7 @@ def _ordered(data: dict) -> dict:
     return {k: data[k] for k in known + others}
 
 
-def _fsync_dir(directory: Path) -> None:
+def _fsync_dir(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
@@ -469,7 +468,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def take_lock(home: Path, timeout: float, *, flock: bool = False, busy: str | None = None) -> int:
+def take_lock(home: str | os.PathLike, timeout: float, *, flock: bool = False, busy: str | None = None) -> int:
     """Take an exclusive lock on the lock file next to the manifest; return its fd
     (closing it releases the lock).
 
@@ -477,7 +476,7 @@ def take_lock(home: Path, timeout: float, *, flock: bool = False, busy: str | No
     lifecycle's tool-wide lock uses ``flock`` on the same file (``flock=True``), so that
     the two never block each other inside one process. ``busy`` replaces the message
     given when another command holds the lock for longer than ``timeout``."""
-    path = Path(home) / LOCK_NAME
+    path = os.path.join(os.fspath(home), LOCK_NAME)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as exc:
@@ -508,7 +507,7 @@ def take_lock(home: Path, timeout: float, *, flock: bool = False, busy: str | No
                 except OSError:
                     holder = ""
                 raise ManifestError(
-                    f"another webservice command is updating {_oneline(Path(home) / MANIFEST_NAME)} "
+                    f"another webservice command is updating {_oneline(_manifest_path(home))} "
                     f"(lock held by {holder or 'an unknown process'}?); gave up after {timeout:g} s",
                     "wait for it to finish and run this command again")
             time.sleep(delay)
@@ -526,7 +525,7 @@ def take_lock(home: Path, timeout: float, *, flock: bool = False, busy: str | No
         raise
 
 
-def _remove_stale_temps(home: Path) -> None:
+def _remove_stale_temps(home: str) -> None:
     """Remove temporary files of crashed runs (safe: every writer holds the lock)."""
     try:
         names = os.listdir(home)
@@ -535,15 +534,15 @@ def _remove_stale_temps(home: Path) -> None:
     for name in names:
         if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
             try:
-                os.unlink(Path(home) / name)
+                os.unlink(os.path.join(home, name))
             except OSError:
                 pass
 
 
-def _write_atomically(path: Path, text: str, mode: int) -> None:
+def _write_atomically(path: str, text: str, mode: int) -> None:
     import tempfile  # here, not at the top: keep --help and --dry-run imports small
 
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=os.path.dirname(path))
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -560,10 +559,10 @@ def _write_atomically(path: Path, text: str, mode: int) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    _fsync_dir(os.path.dirname(path))
 
 
-def update_manifest(home: Path, change: Callable[[dict], dict], *,
+def update_manifest(home: str | os.PathLike, change: Callable[[dict], dict], *,
                     lock_timeout: float = LOCK_TIMEOUT) -> Manifest:
     """Apply ``change`` to the manifest under an exclusive lock and save it atomically.
 
@@ -572,7 +571,7 @@ def update_manifest(home: Path, change: Callable[[dict], dict], *,
     deleted when nothing but ``version`` is left. The saved data always has version 4.
     On any failure the previous manifest is left as it was.
     """
-    home = Path(home)
+    home = os.fspath(home)
     path = _manifest_path(home)
     if not _thread_lock.acquire(timeout=lock_timeout):
         raise ManifestError(f"another webservice command is updating {_oneline(path)} "
@@ -587,7 +586,7 @@ def update_manifest(home: Path, change: Callable[[dict], dict], *,
         _thread_lock.release()
 
 
-def _update_locked(path: Path, change: Callable[[dict], dict]) -> Manifest:
+def _update_locked(path: str, change: Callable[[dict], dict]) -> Manifest:
     old, st = _load_manifest(path)
     if st is not None and st.st_uid != os.geteuid():
         raise ManifestError(f"{_oneline(path)} is owned by another user (uid {st.st_uid}); "
@@ -603,7 +602,7 @@ def _update_locked(path: Path, change: Callable[[dict], dict]) -> Manifest:
         raise TypeError(f"change() must return a dict, not {type(new).__name__}")
     new = dict(new)
     new.pop("version", None)
-    _remove_stale_temps(path.parent)
+    _remove_stale_temps(os.path.dirname(path))
     if not new:
         if st is not None:
             try:
@@ -612,7 +611,7 @@ def _update_locked(path: Path, change: Callable[[dict], dict]) -> Manifest:
                 pass
             except OSError as exc:
                 raise ManifestError(f"cannot remove {_oneline(path)}: {exc.strerror}") from None
-            _fsync_dir(path.parent)
+            _fsync_dir(os.path.dirname(path))
         return Manifest(path=path, data={})
     new["version"] = MANIFEST_VERSION
     problem = _manifest_problem(new)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from webservice.errors import InputError, NotAToolError
 
@@ -27,7 +26,7 @@ class Tool:
 
     name: str
     project: str
-    home: Path
+    home: str
     source: str  # "unix-user" or "override"
 
     @property
@@ -79,11 +78,11 @@ def identify(
     if override:
         name = validate_tool_name(override.strip(), "--tool/WEBSERVICE_TOOL")
         home = environ.get("HOME") or (user or _current_user())[1]
-        return Tool(name=name, project=project, home=Path(home), source="override")
+        return Tool(name=name, project=project, home=home, source="override")
     username, home = user or _current_user()
     prefix = f"{project}."
     if username.startswith(prefix) and TOOL_NAME.fullmatch(username[len(prefix):]):
-        return Tool(name=username[len(prefix):], project=project, home=Path(home), source="unix-user")
+        return Tool(name=username[len(prefix):], project=project, home=home, source="unix-user")
     raise NotAToolError(
         f"you are {username!r}, not a tool account ({prefix}<tool>)",
         hint="run 'become <tool>' first (or pass --tool NAME / set WEBSERVICE_TOOL)",
