@@ -18,6 +18,9 @@ What it does:
   of the wall time, the peak memory (``ru_maxrss``), and the API requests it made;
 * measures the floor: a bare interpreter start, and the same number of requests made
   by a minimal HTTPS client (``http.client``) in a fresh interpreter;
+* records which requests each case made (``describe``: verb and resource, without the
+  tool's names) and gives the reason for each from the ``WHY`` table; a request missing
+  there fails the "no request it does not need" row;
 * checks the budgets of issue 9 and prints a table; writes ``results.json`` and
   ``results.md`` in ``--out``.
 
@@ -100,6 +103,81 @@ class Proc:
         self.maxrss_kb = usage.ru_maxrss
 
 
+# Why each request a command makes is needed. A request the benchmark sees that is not in
+# this table makes the "no request it does not need" budget row fail.
+_LIST_DEPLOYMENTS = ("every Deployment of the namespace, in one request: is the webservice there, "
+                     "and is a Deployment of another workload using its name")
+WHY = {
+    "status-stopped": {
+        "GET deployments (list)": "is there a webservice Deployment? None: 'stopped', and nothing else to ask",
+    },
+    "status-running": {
+        "GET deployments (list)": "the webservice Deployment: replicas, image, resources, start time",
+        "GET pods (list)": "its pods: readiness, restarts, last state (crash loop, OOM, image pull)",
+        "GET ingresses (list)": "the routing objects carrying the webservice's labels, for the URLs",
+    },
+    "start": {
+        "GET deployments (list)": _LIST_DEPLOYMENTS,
+        "GET limitranges (list)": "preflight: the cpu/memory asked for fit the namespace's LimitRange",
+        "GET resourcequotas (list)": "preflight: ... and its ResourceQuota (before anything is applied)",
+        "GET ingresses (list)": "routing objects of ours left by an earlier start under another name or "
+                                "routing mode: deleted after the apply, so nothing stale keeps routing",
+        "PATCH deployments/NAME (apply)": "server-side apply of the Deployment",
+        "PATCH services/NAME (apply)": "server-side apply of the Service",
+        "PATCH ingresses/NAME (apply)": "server-side apply of the Ingress",
+        "GET deployments (watch)": "wait: the rollout's progress (observedGeneration, updated and ready replicas)",
+        "GET replicasets (watch)": "wait: which ReplicaSet is the new revision, and its FailedCreate "
+                                   "condition (quota or LimitRange refusals)",
+        "GET pods (watch)": "wait: readiness and why a pod fails (crash loop, image pull, unschedulable)",
+        "GET events (watch)": "wait: the reasons only events carry (FailedScheduling, FailedCreate, probe "
+                              "failures); opened with the others, so a start that is ready at once may end "
+                              "before it is sent",
+    },
+    "restart": {},  # filled below: start's, plus one
+    "logs-last-100": {
+        "GET pods (list)": "the webservice's pods (every replica), to read them concurrently",
+        "GET pods/NAME/log": "one log read per pod, with tailLines=100 and timestamps",
+    },
+    "stop": {
+        "GET ingresses (list)": "routing objects carrying our labels: deleted first, so visitors get "
+                                "the 'not running' page at once",
+        "GET httproutes (list)": "the same for HTTPRoutes (a tool may have switched routing modes)",
+        "GET services (list)": "the Service carrying our labels",
+        "GET deployments (list)": "the Deployment carrying our labels (deleted last)",
+        "DELETE ingresses/NAME": "delete, with the listed uid as a precondition (never a look-alike)",
+        "DELETE services/NAME": "delete, with the listed uid as a precondition",
+        "DELETE deployments/NAME": "delete, with the listed uid as a precondition; its pods follow",
+        "GET pods (list)": "the pods still there after the deletes",
+        "GET pods (watch)": "wait until they are gone, so that 'stopped' is true when stop returns",
+    },
+}
+WHY["restart"] = {**WHY["start"],
+                  "GET deployments (list)": _LIST_DEPLOYMENTS + " (restart needs it running)",
+                  "GET pods (list)": "the pods of the old revision, known before new ones appear, so "
+                                     "that the wait can tell old from new"}
+
+
+def describe(record) -> str:
+    """A request as "VERB resource" without the tool's names: ``GET pods (list)``,
+    ``PATCH deployments/NAME (apply)``, ``GET events (watch)``."""
+    parts = record.path.strip("/").split("/")
+    if "namespaces" in parts:
+        parts = parts[parts.index("namespaces") + 2:]
+    else:
+        parts = parts[-2:]
+    resource = parts[0] if parts else record.path
+    if len(parts) > 1:
+        resource += "/NAME" + "".join("/" + sub for sub in parts[2:])
+    how = ""
+    if record.query.get("watch") in ("true", "1"):
+        how = " (watch)"
+    elif record.method == "GET" and len(parts) == 1:
+        how = " (list)"
+    elif record.method == "PATCH" and "apply-patch" in (record.content_type or ""):
+        how = " (apply)"
+    return f"{record.method} {resource}{how}"
+
+
 def summarise(values: list[float]) -> dict:
     values = sorted(values)
     return {
@@ -140,6 +218,7 @@ class Bench:
         argv = [str(venv / "bin" / "webservice"), *args]
         env = self.env_for(venv, extra_env)
         walls, rss, requests, overheads = [], [], [], []
+        seen_requests: dict[str, int] = {}
         Proc(argv, env, self.world.home)  # warm-up: caches, .pyc, catalogue
         for _ in range(self.runs):
             if before:
@@ -152,12 +231,17 @@ class Bench:
             walls.append(run.wall)
             rss.append(run.maxrss_kb)
             requests.append(len(self.standin.requests))
+            for record in list(self.standin.requests):
+                seen_requests.setdefault(describe(record), 0)
+                seen_requests[describe(record)] += 1
             if watcher is not None:
                 ready_at = watcher()
                 if ready_at is not None:
                     overheads.append(run.ended - ready_at)
         row = {"env": env_name, "case": case["name"], "command": "webservice " + " ".join(args),
-               "wall": summarise(walls), "peak_rss_kb": max(rss), "requests": statistics.median(requests)}
+               "wall": summarise(walls), "peak_rss_kb": max(rss), "requests": statistics.median(requests),
+               "requests_range": [min(requests), max(requests)],
+               "request_kinds": {kind: round(count / self.runs, 2) for kind, count in sorted(seen_requests.items())}}
         if overheads:
             row["after_ready"] = summarise(overheads)
         self.rows.append(row)
@@ -299,6 +383,12 @@ def budgets(rows: list[dict], floors: dict) -> list[dict]:
         measured = row["after_ready"]["median"] if row["case"] == "start" else row["wall"]["median"]
         out.append({"env": row["env"], "case": row["case"], "budget": what, "measured": measured,
                     "floor": floors[row["env"]]["interpreter"]["median"], "met": bool(met)})
+    for row in rows:
+        unjustified = sorted(set(row.get("request_kinds", {})) - set(WHY.get(row["case"], {})))
+        out.append({"env": row["env"], "case": row["case"], "measured": None,
+                    "budget": "no request it does not need" + (
+                        f" (unjustified: {', '.join(unjustified)})" if unjustified else ""),
+                    "floor": floors[row["env"]]["interpreter"]["median"], "met": not unjustified})
     return out
 
 
@@ -330,8 +420,19 @@ def markdown(result: dict) -> str:
         lines[-1] += f"{row['peak_rss_kb']/1024:.1f} | {'; '.join(notes)} |"
     lines += ["", "| budget | env | case | measured ms | interpreter floor ms | met |", "| --- | --- | --- | ---: | ---: | --- |"]
     for b in result["budgets"]:
-        lines.append(f"| {b['budget']} | {b['env']} | {b['case']} | {b['measured']*1000:.1f} | "
+        measured = f"{b['measured']*1000:.1f}" if b["measured"] is not None else "-"
+        lines.append(f"| {b['budget']} | {b['env']} | {b['case']} | {measured} | "
                      f"{b['floor']*1000:.1f} | {'met' if b['met'] else 'NOT MET'} |")
+    lines += ["", "## The requests each command makes, and why", "",
+              "Per run (the average over the runs, when it varies); `NAME` is the tool's name.", "",
+              "| env | case | requests per run | request | per run | why |",
+              "| --- | --- | --- | --- | ---: | --- |"]
+    for row in result["rows"]:
+        low, high = row.get("requests_range", [row["requests"]] * 2)
+        total = f"{low:.0f}" if low == high else f"{low:.0f}-{high:.0f}"
+        for kind, per_run in row.get("request_kinds", {}).items():
+            why = WHY.get(row["case"], {}).get(kind, "**not justified**")
+            lines.append(f"| {row['env']} | {row['case']} | {total} | `{kind}` | {per_run:g} | {why} |")
     return "\n".join(lines) + "\n"
 
 

@@ -439,30 +439,3 @@ def test_optional_values_accept_empty(files):
     write(user, "legacy_host: ''\ngateway_section: null\nproject: ''\n")
     config = load_config(environ=environ)
     assert (config.legacy_host, config.gateway_section, config.project) == ("", "", "")
-
-
-@pytest.mark.parametrize(
-    "kind", ["config", "cache"])
-@pytest.mark.parametrize(
-    "xdg",
-    [None, "", "ABS", "ABS/nested/", "relative/dir"],
-    ids=["unset", "empty", "absolute", "absolute-trailing-slash", "relative"],
-)
-@pytest.mark.parametrize("home", ["ABS", "ABS/with space"], ids=["home", "home-with-space"])
-def test_user_dirs_are_what_platformdirs_finds(tmp_path, monkeypatch, kind, xdg, home):
-    """The Linux fast path (no platformdirs import) gives platformdirs' answer; where old and
-    new platformdirs differ (a relative XDG_*_HOME), it follows the XDG spec: ignored."""
-    platformdirs = pytest.importorskip("platformdirs")
-    variable = f"XDG_{kind.upper()}_HOME"
-    monkeypatch.setenv("HOME", home.replace("ABS", str(tmp_path)))
-    if xdg is None:
-        monkeypatch.delenv(variable, raising=False)
-    else:
-        monkeypatch.setenv(variable, xdg.replace("ABS", str(tmp_path / "xdg")))
-    ours = cfg.user_dir(kind, "toolforge")
-    if xdg == "relative/dir":
-        assert ours == os.path.join(home.replace("ABS", str(tmp_path)), f".{kind}", "toolforge")
-    else:
-        theirs = getattr(platformdirs, f"user_{kind}_dir")("toolforge")
-        assert os.path.normpath(ours) == os.path.normpath(theirs)
-    assert os.path.isabs(ours) and ours.endswith(os.sep + "toolforge")

@@ -74,9 +74,10 @@ def normalise_argv(argv: list[str]) -> tuple[list[str], tuple[str, ...] | None]:
 
 def _type_names() -> list[str]:
     try:
-        from webservice.context import cached_type_names
+        from webservice.catalogue import cached_type_names
+        from webservice.dirs import cache_dir
 
-        return cached_type_names()
+        return cached_type_names(cache_dir())
     except Exception:  # help must never fail because of the catalogue
         return []
 

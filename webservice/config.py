@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
+from webservice.dirs import user_dir
 from webservice.errors import ConfigError
 
 SITE_CONFIG = "/etc/toolforge/webservice.yaml"
@@ -125,28 +125,6 @@ CHECKS = {
     "catalogue_ttl": _check_positive_int,
     "timeout": _check_positive_int,
 }
-
-
-_XDG = {"config": ("XDG_CONFIG_HOME", ".config"), "cache": ("XDG_CACHE_HOME", ".cache")}
-
-
-def user_dir(kind: str, app: str) -> str:
-    """The user's ``kind`` ("config" or "cache") directory for ``app``, as platformdirs finds it.
-
-    On Linux this is the XDG rule itself, computed here: ``$XDG_CONFIG_HOME`` (or
-    ``$XDG_CACHE_HOME``) when it is an absolute path (the XDG spec says to ignore a relative
-    one), else ``~/.config`` (``~/.cache``). Importing platformdirs costs about 10 ms (it
-    pulls in ``tempfile`` and ``platform``), a sixth of what ``--help`` may spend beyond
-    click; ``test_config`` checks that both agree. Elsewhere platformdirs decides."""
-    variable, default = _XDG[kind]
-    if sys.platform.startswith("linux"):
-        base = os.environ.get(variable, "")  # the process's, as platformdirs reads it
-        if not os.path.isabs(base):
-            base = os.path.join(os.path.expanduser("~"), default)
-        return os.path.join(base, app)
-    import platformdirs
-
-    return getattr(platformdirs, f"user_{kind}_dir")(app)
 
 
 def user_config_path(environ: Mapping[str, str]) -> str:

@@ -13,20 +13,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from webservice.config import Config, load_config, user_dir
+from webservice.config import Config, load_config
+from webservice.dirs import cache_dir
 from webservice.request import Request
 from webservice.tool import Tool, identify
-
-
-def cache_dir() -> str:
-    return user_dir("cache", "webservice")
-
-
-def cached_type_names() -> list[str]:
-    """Type names for help and completion: from the cache or the built-in catalogue."""
-    from webservice.catalogue import cached_type_names as names
-
-    return names(cache_dir())
 
 
 @dataclass
