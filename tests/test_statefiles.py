@@ -646,3 +646,13 @@ def test_module_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent.parent)
     assert out.stdout.strip() == "[]"
+
+
+def test_manifest_in_a_relative_home(tmp_path, monkeypatch):
+    """A home given as a relative path (HOME=. in a cron line) still saves atomically."""
+    monkeypatch.chdir(tmp_path)
+    sf.update_manifest(".", lambda data: {**data, "web": "python3.11"})
+    assert sf.read_manifest(".").data["web"] == "python3.11"
+    sf.update_manifest("", lambda data: {**data, "web": "php8.2"})
+    assert sf.read_manifest(tmp_path).data["web"] == "php8.2"
+    assert sorted(os.listdir(tmp_path)) == [sf.LOCK_NAME, sf.MANIFEST_NAME]

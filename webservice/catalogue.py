@@ -329,6 +329,7 @@ def parse_image_config(text: str, *, source: str = CLUSTER_SOURCE) -> dict[str, 
 def _write_json_atomic(path: str, data: object) -> None:
     """Write JSON to ``path`` via a unique temporary file in the same directory + rename."""
     directory, name = os.path.split(path)
+    directory = directory or "."
     os.makedirs(directory, mode=0o755, exist_ok=True)  # never writable by others, whatever the umask
     tmp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8")
@@ -398,7 +399,7 @@ def _builtin_types(cache_dir: str | None) -> dict[str, WebserviceType]:
         key = [st.st_size, st.st_mtime_ns]
     except OSError:
         key = None
-    memo_key = (str(BUILTIN_PATH), tuple(key) if key else None)
+    memo_key = (BUILTIN_PATH, tuple(key) if key else None)
     if memo_key in _builtin_memo:
         return _builtin_memo[memo_key]
     snapshot = os.path.join(cache_dir, BUILTIN_SNAPSHOT_FILE) if cache_dir is not None else None
@@ -411,9 +412,8 @@ def _builtin_types(cache_dir: str | None) -> dict[str, WebserviceType]:
             except WebserviceError:
                 types = None
     if types is None:
-        source = str(BUILTIN_PATH)
         with open(BUILTIN_PATH, encoding="utf-8") as handle:
-            normalized = _normalize(_parse_yaml(handle.read(), source), source)
+            normalized = _normalize(_parse_yaml(handle.read(), BUILTIN_PATH), BUILTIN_PATH)
         types = _types_from_normalized(normalized)
         if snapshot is not None and key is not None:
             _store(snapshot, {"format": CACHE_FORMAT, "key": key, "config": normalized})

@@ -455,6 +455,10 @@ def _ordered(data: dict) -> dict:
     return {k: data[k] for k in known + others}
 
 
+def _directory_of(path: str) -> str:
+    return os.path.dirname(path) or "."
+
+
 def _fsync_dir(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -542,7 +546,7 @@ def _remove_stale_temps(home: str) -> None:
 def _write_atomically(path: str, text: str, mode: int) -> None:
     import tempfile  # here, not at the top: keep --help and --dry-run imports small
 
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=os.path.dirname(path))
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=_directory_of(path))
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -559,7 +563,7 @@ def _write_atomically(path: str, text: str, mode: int) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(os.path.dirname(path))
+    _fsync_dir(_directory_of(path))
 
 
 def update_manifest(home: str | os.PathLike, change: Callable[[dict], dict], *,
@@ -602,7 +606,7 @@ def _update_locked(path: str, change: Callable[[dict], dict]) -> Manifest:
         raise TypeError(f"change() must return a dict, not {type(new).__name__}")
     new = dict(new)
     new.pop("version", None)
-    _remove_stale_temps(os.path.dirname(path))
+    _remove_stale_temps(_directory_of(path))
     if not new:
         if st is not None:
             try:
@@ -611,7 +615,7 @@ def _update_locked(path: str, change: Callable[[dict], dict]) -> Manifest:
                 pass
             except OSError as exc:
                 raise ManifestError(f"cannot remove {_oneline(path)}: {exc.strerror}") from None
-            _fsync_dir(os.path.dirname(path))
+            _fsync_dir(_directory_of(path))
         return Manifest(path=path, data={})
     new["version"] = MANIFEST_VERSION
     problem = _manifest_problem(new)

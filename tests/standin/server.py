@@ -166,9 +166,8 @@ class Handler(BaseHTTPRequestHandler):
                               user_agent=headers.get("user-agent", ""))
         with standin.lock:
             standin.requests.append(rec)
-        self.server.reading(self, None)
-        with standin.lock:
             fault = next((f for f in standin.faults if f.applies(rec)), None)
+        self.server.reading(self, None)
         if fault is not None:
             if fault.action == "drop":
                 rec.status = -1
