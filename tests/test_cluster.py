@@ -489,3 +489,81 @@ def test_public_interface_is_stable_and_only_cluster_imports_kubernetes():
     for path in Path(webservice.__file__).parent.glob("*.py"):
         if path.name != "cluster.py":
             assert not importer.search(path.read_text()), path.name
+
+
+# --- the client certificate's own dates ------------------------------------------------------
+
+
+def _cut_handshake_server():
+    """A TCP server that accepts TLS connections and closes them at once (a handshake cut
+    short, as a server refusing a certificate may do in TLS 1.3); counts connections."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    seen = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            seen.append(1)
+            conn.recv(4096)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, seen
+
+
+@pytest.mark.parametrize("expired", [True, False], ids=["expired", "valid"])
+def test_a_cut_handshake_with_an_expired_certificate_names_the_certificate(standin, tmp_path, expired):
+    listener, seen = _cut_handshake_server()
+    try:
+        crt, key = standin.client_cert(expired=expired)
+        path = tmp_path / "config"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "k", "cluster": {"server": f"https://127.0.0.1:{listener.getsockname()[1]}",
+                                                  "certificate-authority": standin.ca_file}}],
+            "users": [{"name": "u", "user": {"client-certificate": crt, "client-key": key}}],
+            "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "tool-mytool"}}]}))
+        c = Cluster.connect(tool(), kubeconfig=[path], backoff=0.01)
+        with pytest.raises(errors.ClusterError) as caught:
+            c.list("Deployment")
+        c.close()
+    finally:
+        listener.close()
+    message = caught.value.message
+    if expired:  # said at once, from the certificate's own dates, without retrying
+        assert isinstance(caught.value, errors.AuthenticationError)
+        assert message.startswith(f"the client certificate {crt} expired on ")
+        assert len(seen) == 1
+    else:  # a valid certificate: a dropped connection (a restarting server), retried
+        assert isinstance(caught.value, errors.ConnectionFailedError)
+        assert "closed during the TLS handshake" in message
+        assert len(seen) > 1
+
+
+def test_an_expired_certificate_given_inline_is_named_by_its_kubeconfig(standin, tmp_path):
+    crt, key = standin.client_cert(expired=True)
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": standin.url, "certificate-authority": standin.ca_file}}],
+        "users": [{"name": "u", "user": {
+            "client-certificate-data": base64.b64encode(Path(crt).read_bytes()).decode(),
+            "client-key-data": base64.b64encode(Path(key).read_bytes()).decode()}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "tool-mytool"}}]}))
+    credentials = load_credentials([path])
+    problem = credentials.certificate_problem()
+    assert problem.startswith(f"the client certificate in {path} expired on ")
+    assert credentials.certificate_problem(now=credentials.certificate.not_after - 60) is None
+    before = credentials.certificate.not_before - 60
+    assert "is not valid before" in credentials.certificate_problem(now=before)
+    c = Cluster.connect(tool(), kubeconfig=[path], backoff=0.01)
+    with pytest.raises(errors.AuthenticationError) as caught:  # refused in TLS or with 401
+        c.list("Deployment")
+    c.close()
+    assert caught.value.message.startswith(f"the client certificate in {path} expired on ")
+    assert "renews" in caught.value.hint

@@ -73,11 +73,18 @@ def translate_http_error(code: int, body: bytes | str, *, server: str, what: str
     return ClusterError(f"the Kubernetes API at {server} answered {code} to {what}: {message}")
 
 
+def is_tls_failure(exc: BaseException) -> bool:
+    """Whether a connection failure happened in TLS (the handshake, or its certificates)."""
+    import urllib3.exceptions as ue
+
+    return isinstance(exc, (ue.SSLError, ssl.SSLError)) or "SSL" in type(exc).__name__
+
+
 def _connection_error(exc: BaseException, server: str, timeout: float) -> ClusterError:
     import urllib3.exceptions as ue
 
     text = str(exc)
-    if isinstance(exc, ue.SSLError) or isinstance(exc, ssl.SSLError) or "SSL" in type(exc).__name__:
+    if is_tls_failure(exc):
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
             return ConnectionFailedError(
                 f"the Kubernetes API at {server} presented a certificate that the kubeconfig's CA does not trust",

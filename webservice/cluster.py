@@ -60,9 +60,10 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlencode, urlsplit
 
-from webservice.apierrors import _connection_error, _not_sent, _short, translate_http_error
+from webservice.apierrors import _connection_error, _not_sent, _short, is_tls_failure, translate_http_error
 from webservice.apiresources import KINDS, api_path
 from webservice.errors import (
+    AuthenticationError,
     ConflictError,
     ConnectionFailedError,
     ForbiddenError,
@@ -130,12 +131,13 @@ def _official_credentials(paths: list[Path], context_name: str, namespace: str |
         context.load_verify_locations(cafile=configuration.ssl_ca_cert)
     else:
         context.load_default_certs()
+    certificate = None
     if configuration.cert_file:
-        _load_client_cert(context, configuration.cert_file, None, configuration.key_file, None, shown)
+        certificate = _load_client_cert(context, configuration.cert_file, None, configuration.key_file, None, shown)
     context.check_hostname = False  # urllib3 checks it (see _ssl_context)
     return Credentials(configuration.host, context, headers_of(configuration), namespace, shown,
-                        server_hostname=getattr(configuration, "tls_server_name", None) or None,
-                        refresh=lambda: headers_of(load()))
+                       server_hostname=getattr(configuration, "tls_server_name", None) or None,
+                       refresh=lambda: headers_of(load()), certificate=certificate)
 
 
 def load_credentials(paths: list[Path] | None = None) -> Credentials:
@@ -217,6 +219,18 @@ class Cluster:
     def path(self, kind: str, name: str | None = None, namespace: str | None = None, sub: str | None = None) -> str:
         return api_path(kind, namespace or self.namespace, name, sub)
 
+    def _raise_if_certificate_invalid(self, cause: BaseException | None) -> None:
+        """A refused or cut TLS handshake, or a 401, while the client certificate has expired
+        (or is not valid yet): say that, at once and without retrying. The server cannot
+        always say it (in TLS 1.3 its alert may be lost when it closes the connection)."""
+        problem = self.credentials.certificate_problem()
+        if problem is not None:
+            raise AuthenticationError(
+                f"{problem}, so the Kubernetes API at {self.server} refuses it",
+                hint="Toolforge renews tool certificates automatically; wait a few minutes and try "
+                "again, or ask on #wikimedia-cloud if it persists",
+            ) from cause
+
     def request(self, method: str, path: str, *, query: dict | None = None, body: Any = None,
                 content_type: str = "application/json", idempotent: bool | None = None,
                 stream: bool = False, timeout: float | None = None, what: str | None = None,
@@ -251,6 +265,8 @@ class Cluster:
                                               redirect=False, timeout=timeouts, preload_content=False)
             except self._urllib3.exceptions.HTTPError as exc:
                 self._log(f"{method} {shown} -> {type(exc).__name__} ({(time.monotonic() - started) * 1000:.0f} ms)")
+                if is_tls_failure(exc):
+                    self._raise_if_certificate_invalid(exc)
                 error = _connection_error(exc, self.server, read_timeout)
                 retriable = isinstance(error, ConnectionFailedError) and (idempotent or _not_sent(exc))
                 # a refused connection is retried twice only (a restarting API server), so
@@ -292,6 +308,8 @@ class Cluster:
                 continue
             if status == 404 and ok404:
                 return None
+            if status == 401:
+                self._raise_if_certificate_invalid(None)
             if status >= 300:
                 raise translate_http_error(status, payload, server=self.server, what=what, namespace=self.namespace)
             text = payload.decode("utf-8", "replace")

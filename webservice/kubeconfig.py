@@ -41,7 +41,7 @@ class Credentials:
 
     def __init__(self, server: str, ssl_context: ssl.SSLContext | None, headers: dict,
                  namespace: str | None, path: str, server_hostname: str | None = None,
-                 refresh=None):
+                 refresh=None, certificate: "ClientCertificate | None" = None):
         self.server = server.rstrip("/")
         self.ssl_context = ssl_context
         self.headers = headers
@@ -49,6 +49,46 @@ class Credentials:
         self.path = path
         self.server_hostname = server_hostname
         self.refresh = refresh  # callable giving fresh headers (exec plugins), or None
+        self.certificate = certificate  # the client certificate's validity, when known
+
+    def certificate_problem(self, now: float | None = None) -> str | None:
+        """Why the client certificate cannot be accepted now (expired, not yet valid), or
+        None. Used to explain a refused or cut TLS handshake, which the server's side
+        cannot always say itself (in TLS 1.3 its alert can be lost when it closes)."""
+        return self.certificate.problem(now) if self.certificate is not None else None
+
+
+class ClientCertificate:
+    """Where a client certificate came from and when it is valid (seconds since the epoch)."""
+
+    def __init__(self, where: str, not_before: float, not_after: float):
+        self.where, self.not_before, self.not_after = where, not_before, not_after
+
+    def problem(self, now: float | None = None) -> str | None:
+        import time
+
+        now = time.time() if now is None else now
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.not_after if now > self.not_after
+                                                              else self.not_before))
+        if now > self.not_after:
+            return f"the client certificate {self.where} expired on {when}"
+        if now < self.not_before:
+            return f"the client certificate {self.where} is not valid before {when} (is the clock right?)"
+        return None
+
+
+def _certificate_validity(cert_file: str, where: str) -> ClientCertificate | None:
+    """The validity period of a PEM certificate, read with the ssl module's decoder; None
+    if it cannot be read (the handshake will then say what it can)."""
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    if decode is None:
+        return None
+    try:
+        fields = decode(cert_file)
+        return ClientCertificate(where, ssl.cert_time_to_seconds(fields["notBefore"]),
+                                 ssl.cert_time_to_seconds(fields["notAfter"]))
+    except (ssl.SSLError, OSError, KeyError, ValueError, TypeError):
+        return None
 
 
 def kubeconfig_paths() -> list[Path]:
@@ -164,7 +204,9 @@ def _file_or_data(entry: dict, key: str, base: Path, path: str, what: str) -> tu
     return None, None
 
 
-def _ssl_context(cluster: dict, user: dict, cluster_base: Path, user_base: Path, path: str) -> ssl.SSLContext:
+def _ssl_context(cluster: dict, user: dict, cluster_base: Path, user_base: Path,
+                 path: str) -> tuple[ssl.SSLContext, ClientCertificate | None]:
+    """The TLS context for the cluster and user, and the client certificate's validity."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if cluster.get("insecure-skip-tls-verify"):
         context.check_hostname = False
@@ -183,15 +225,16 @@ def _ssl_context(cluster: dict, user: dict, cluster_base: Path, user_base: Path,
                                   hint="fix or restore the kubeconfig") from None
     cert_file, cert_data = _file_or_data(user, "client-certificate", user_base, path, "client certificate")
     key_file, key_data = _file_or_data(user, "client-key", user_base, path, "client key")
+    certificate = None
     if cert_file or cert_data:
-        _load_client_cert(context, cert_file, cert_data, key_file, key_data, path)
+        certificate = _load_client_cert(context, cert_file, cert_data, key_file, key_data, path)
     # urllib3 checks the host name itself (1.26 cannot hand an IP address to ssl as
     # server_hostname, and then ssl's own check would refuse to start)
     context.check_hostname = False
-    return context
+    return context, certificate
 
 
-def _load_client_cert(context, cert_file, cert_data, key_file, key_data, path) -> None:
+def _load_client_cert(context, cert_file, cert_data, key_file, key_data, path) -> ClientCertificate | None:
     tmp = None
     try:
         if cert_data is not None or key_data is not None:
@@ -207,6 +250,7 @@ def _load_client_cert(context, cert_file, cert_data, key_file, key_data, path) -
                 with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
                     handle.write(key_data)
         context.load_cert_chain(cert_file, key_file)
+        return _certificate_validity(cert_file, cert_file if cert_data is None else f"in {path}")
     except (ssl.SSLError, OSError) as exc:
         where = cert_file if cert_file and not tmp else f"in {path}"
         raise KubeconfigError(
@@ -276,9 +320,10 @@ def load_credentials(paths: list[Path] | None = None, official: Callable | None 
             raise KubeconfigError(f"cannot read the token file {token_path} named in {shown}: {exc.strerror}") from None
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    context_ssl = _ssl_context(cluster, user, cluster_base, user_base, shown) if server.startswith("https") else None
+    context_ssl, certificate = (_ssl_context(cluster, user, cluster_base, user_base, shown)
+                                if server.startswith("https") else (None, None))
     return Credentials(server, context_ssl, headers, namespace, shown,
-                        server_hostname=cluster.get("tls-server-name") or None)
+                       server_hostname=cluster.get("tls-server-name") or None, certificate=certificate)
 
 
 _Credentials = Credentials  # the name webservice.cluster used first

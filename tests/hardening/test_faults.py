@@ -10,7 +10,6 @@ early or dropped mid-stream) or by a TCP proxy that "restarts" the API server (`
 
 from __future__ import annotations
 
-import datetime
 import io
 import re
 import signal
@@ -238,28 +237,6 @@ def test_persistent_fault_is_one_clear_line_and_a_second_run_repairs(row, tool_e
 # --- unreachable server, refused or expired credentials -------------------------------------------
 
 
-def _expired_cert(standin, directory: Path) -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, standin.tool),
-                                     x509.NameAttribute(NameOID.ORGANIZATION_NAME, "toolforge")]))
-            .issuer_name(standin.pki.ca.cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=30)).not_valid_after(now - datetime.timedelta(days=1))
-            .sign(standin.pki.ca.key, hashes.SHA256()))
-    crt, pem = directory / "expired.crt", directory / "expired.key"
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-    return str(crt), str(pem)
-
-
 def test_unreachable_expired_and_refused_credentials(row, tool_env):
     import yaml
 
@@ -273,10 +250,11 @@ def test_unreachable_expired_and_refused_credentials(row, tool_env):
     down = dict(data, clusters=[{"name": "toolforge", "cluster": dict(data["clusters"][0]["cluster"],
                                                                        server="https://127.0.0.1:9")}])
     variants["unreachable"] = (down, re.compile(r"cannot connect|refused|down", re.I))
-    crt, key = _expired_cert(standin, Path(tool_env.tmp))
+    crt, key = standin.client_cert(expired=True)
     expired = yaml.safe_load(good)
     expired["users"][0]["user"] = {"client-certificate": crt, "client-key": key}
-    variants["expired"] = (expired, re.compile(r"expired|certificate", re.I))
+    # the certificate's own dates name the cause, however the server's refusal arrives
+    variants["expired"] = (expired, re.compile(r"client certificate \S+ expired on \d{4}-\d\d-\d\d \d\d:\d\d UTC"))
     foreign_crt, foreign_key = standin.client_cert(foreign=True)
     foreign = yaml.safe_load(good)
     foreign["users"][0]["user"] = {"client-certificate": foreign_crt, "client-key": foreign_key}

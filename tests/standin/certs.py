@@ -85,17 +85,20 @@ class Authority:
     def cert_pem(self) -> bytes:
         return _pem_cert(self.cert)
 
-    def issue(self, cn: str, *, org: str | None = None, server: bool = False):
-        """Return (cert_pem, key_pem) for a leaf certificate signed by this CA."""
+    def issue(self, cn: str, *, org: str | None = None, server: bool = False, expired: bool = False):
+        """Return (cert_pem, key_pem) for a leaf certificate signed by this CA (``expired``:
+        valid from 30 days ago until yesterday)."""
         key = _key()
         now = datetime.datetime.now(datetime.timezone.utc)
+        if expired:
+            now -= datetime.timedelta(days=2)
         builder = (
             x509.CertificateBuilder()
             .subject_name(_name(cn, org))
             .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_before(now - datetime.timedelta(days=28 if expired else 0, hours=1))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         )
@@ -153,7 +156,7 @@ class PKI:
         cert, key = self.ca.issue("kube-apiserver", server=True)
         self.server_cert_file = self._write("server.crt", cert)
         self.server_key_file = self._write("server.key", key)
-        self._clients: dict[tuple[str, bool], tuple[str, str]] = {}
+        self._clients: dict[tuple[str, bool, bool], tuple[str, str]] = {}
 
     def _write(self, name: str, data: bytes) -> str:
         path = os.path.join(self.directory, name)
@@ -162,17 +165,18 @@ class PKI:
         os.chmod(path, 0o600)
         return path
 
-    def client_files(self, cn: str, *, foreign: bool = False) -> tuple[str, str]:
-        """(cert path, key path) of a client certificate for ``cn``, made on first use."""
-        if (cn, foreign) not in self._clients:
+    def client_files(self, cn: str, *, foreign: bool = False, expired: bool = False) -> tuple[str, str]:
+        """(cert path, key path) of a client certificate for ``cn``, made on first use
+        (``expired``: one that expired yesterday)."""
+        if (cn, foreign, expired) not in self._clients:
             ca = self.foreign_ca if foreign else self.ca
-            cert, key = ca.issue(cn, org="toolforge")
-            prefix = "foreign-" if foreign else ""
-            self._clients[(cn, foreign)] = (
+            cert, key = ca.issue(cn, org="toolforge", expired=expired)
+            prefix = ("foreign-" if foreign else "") + ("expired-" if expired else "")
+            self._clients[(cn, foreign, expired)] = (
                 self._write(f"{prefix}{cn}.crt", cert),
                 self._write(f"{prefix}{cn}.key", key),
             )
-        return self._clients[(cn, foreign)]
+        return self._clients[(cn, foreign, expired)]
 
     def client_pem(self, cn: str, *, foreign: bool = False) -> tuple[bytes, bytes]:
         cert_path, key_path = self.client_files(cn, foreign=foreign)

@@ -421,9 +421,10 @@ class StandIn:
             conn.close()
 
     # -- credentials -----------------------------------------------------------------------
-    def client_cert(self, cn: str | None = None, *, foreign: bool = False) -> tuple[str, str]:
-        """Paths of (certificate, key) for ``CN=cn`` (default: the tool)."""
-        return self.pki.client_files(cn or self.tool, foreign=foreign)
+    def client_cert(self, cn: str | None = None, *, foreign: bool = False, expired: bool = False) -> tuple[str, str]:
+        """Paths of (certificate, key) for ``CN=cn`` (default: the tool); ``foreign``: from
+        another CA; ``expired``: one that expired yesterday."""
+        return self.pki.client_files(cn or self.tool, foreign=foreign, expired=expired)
 
     def kubeconfig(self, path: str, *, user: str | None = None, namespace: str | None = None,
                    foreign: bool = False, with_cert: bool = True, relative_to_toolskube: bool = False) -> str:
