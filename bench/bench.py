@@ -400,25 +400,29 @@ def markdown(result: dict) -> str:
         "Floor: a bare interpreter start; requests floor: the same number of HTTPS requests "
         "from a minimal client in a fresh interpreter.",
         "",
-        "| env | case | median ms | min-max ms | requests | requests floor ms | peak RSS MiB | notes |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "The ratio is the median over its floor: the requests floor where the command makes "
+        "requests, else the bare interpreter.",
+        "",
+        "| env | case | median ms | min-max ms | requests | requests floor ms | ratio to floor | peak RSS MiB | notes |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in result["rows"]:
         floor = result["floors"][row["env"]]["requests"].get(str(int(row["requests"])))
+        base = (floor or result["floors"][row["env"]]["interpreter"])["median"]
+        ratio = f"{row['wall']['median'] / base:.1f}x"
         notes = []
         if "imports_kubernetes" in row:
             notes.append("imports kubernetes" if row["imports_kubernetes"] else "no kubernetes import")
         if "after_ready" in row:
             notes.append(f"exit {row['after_ready']['median']*1000:.0f} ms after pods Ready")
+        floor_ms = f"{floor['median']*1000:.1f}" if floor else "-"
         lines.append(
             f"| {row['env']} | {row['case']} | {row['wall']['median']*1000:.1f} | "
-            f"{row['wall']['min']*1000:.0f}-{row['wall']['max']*1000:.0f} | {row['requests']:.0f} | "
-            f"{floor['median']*1000:.1f} | " if floor else
-            f"| {row['env']} | {row['case']} | {row['wall']['median']*1000:.1f} | "
-            f"{row['wall']['min']*1000:.0f}-{row['wall']['max']*1000:.0f} | {row['requests']:.0f} | - | "
+            f"{row['wall']['min']*1000:.0f}-{row['wall']['max']*1000:.0f} | {row['requests']:.0f} | {floor_ms} | "
+            f"{ratio} | {row['peak_rss_kb']/1024:.1f} | {'; '.join(notes)} |"
         )
-        lines[-1] += f"{row['peak_rss_kb']/1024:.1f} | {'; '.join(notes)} |"
-    lines += ["", "| budget | env | case | measured ms | interpreter floor ms | met |", "| --- | --- | --- | ---: | ---: | --- |"]
+    lines += ["", "| budget | env | case | measured ms | interpreter floor ms | met |",
+              "| --- | --- | --- | ---: | ---: | --- |"]
     for b in result["budgets"]:
         measured = f"{b['measured']*1000:.1f}" if b["measured"] is not None else "-"
         lines.append(f"| {b['budget']} | {b['env']} | {b['case']} | {measured} | "

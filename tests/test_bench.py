@@ -70,3 +70,16 @@ def test_time_budgets(bench):
 def test_every_case_has_its_reasons(bench):
     for case in ("status-stopped", "status-running", "start", "restart", "logs-last-100", "stop"):
         assert bench.WHY[case] and all(isinstance(v, str) and len(v) > 20 for v in bench.WHY[case].values())
+
+
+def test_the_table_shows_each_median_next_to_its_floor_and_the_ratio(bench):
+    row = _row("status-running", {"GET deployments (list)": 1, "GET pods (list)": 1, "GET ingresses (list)": 1},
+               median=0.3)
+    row.update(wall={"median": 0.3, "min": 0.29, "max": 0.35}, peak_rss_kb=70 * 1024, requests_range=[3, 3])
+    floors = {"bookworm": {"interpreter": {"median": 0.02}, "requests": {"3": {"median": 0.1}}}}
+    result = {"date": "d", "machine": "m", "runs": 3, "rows": [row], "floors": floors}
+    result["budgets"] = bench.budgets([row], floors)
+    text = bench.markdown(result)
+    assert "| bookworm | status-running | 300.0 | 290-350 | 3 | 100.0 | 3.0x | 70.0 |" in text
+    assert "| median <= 0.40 s (bookworm libraries) | bookworm | status-running | 300.0 | 20.0 | met |" in text
+    assert "| `GET pods (list)` | 1 | its pods:" in text
