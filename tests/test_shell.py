@@ -8,12 +8,15 @@ gone), Ctrl-C during a command (pod deleted anyway), kubectl missing (one line, 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import re
 import select
 import signal
+import struct
+import termios
 import threading
 import time
 
@@ -163,6 +166,9 @@ class Terminal:
     def __init__(self, ws_env, *args):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # pragma: no cover - the child
+            # a real terminal has a size; a pty starts at 0x0, which kubectl may pass on as
+            # a 1-column terminal, where bash's readline draws its prompt as a bare "\r"
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
             os.chdir(ws_env.home)
             command = ws_env.command(*args)
             env = {**ws_env.env, "TERM": "xterm"}
