@@ -184,6 +184,27 @@ def serve(sock, proc: Process, protocol: str, *, stdin: bool, stdin_once: bool, 
     buf = b""
     client_open = True
     code = None
+
+    def forward(fd) -> None:
+        """Read what the process wrote on ``fd`` and pass it on (its channel, to the client)."""
+        nonlocal client_open
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            del proc.out_fds[fd]
+            return
+        if on_output:
+            on_output(data)
+        if client_open:
+            try:
+                _send(sock, frame(bytes([proc.out_fds[fd]]) + data))
+            except OSError:
+                client_open = False
+
     while True:
         readable = []
         fds = [sock] if client_open else []
@@ -223,24 +244,9 @@ def serve(sock, proc: Process, protocol: str, *, stdin: bool, stdin_once: bool, 
                             pass
                     elif ch == 255 and data[:1] == b"\x00":
                         proc.close_stdin()
-        for fd, ch in list(proc.out_fds.items()):
+        for fd in list(proc.out_fds):
             if fd in readable:
-                try:
-                    data = os.read(fd, 65536)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    data = b""
-                if not data:
-                    del proc.out_fds[fd]
-                    continue
-                if on_output:
-                    on_output(data)
-                if client_open:
-                    try:
-                        _send(sock, frame(bytes([ch]) + data))
-                    except OSError:
-                        client_open = False
+                forward(fd)
         if stop is not None and stop.is_set():
             proc.kill()
         if proc.proc.poll() is not None and (not proc.out_fds or code is not None):
@@ -254,18 +260,7 @@ def serve(sock, proc: Process, protocol: str, *, stdin: bool, stdin_once: bool, 
                 if not r:
                     break
                 for fd in r:
-                    ch = proc.out_fds[fd]
-                    try:
-                        data = os.read(fd, 65536)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        del proc.out_fds[fd]
-                        continue
-                    if on_output:
-                        on_output(data)
-                    if client_open:
-                        _send(sock, frame(bytes([ch]) + data))
+                    forward(fd)
             break
     code = proc.proc.wait()
     proc.close()
