@@ -333,6 +333,35 @@ def cut_streams(standin, monkeypatch, *, path: str, how: str = "end", after: int
     return cut
 
 
+def fake_kubectl(monkeypatch, tool_env, seen: list | None = None) -> None:
+    """Make ``webservice shell`` (called in this process) start a fake kubectl that exits 0
+    at once, recording ``(argv, kwargs)`` in ``seen``; point the environment at ``tool_env``.
+    Only webservice.shell's view of subprocess changes: the stand-in's kubelet keeps the real one."""
+    import subprocess as sp
+    from types import SimpleNamespace
+
+    from webservice import shell as shell_mod
+
+    class FakeKubectl:
+        def __init__(self, argv, **kwargs):
+            if seen is not None:
+                seen.append((argv, kwargs))
+            self.stderr, self.returncode, self.pid = io.BytesIO(b""), 0, 0
+
+        def wait(self, timeout=None):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(shell_mod, "subprocess", SimpleNamespace(Popen=FakeKubectl, PIPE=sp.PIPE,
+                                                                 TimeoutExpired=sp.TimeoutExpired))
+    monkeypatch.setattr(shell_mod.os, "read", lambda fd, n: b"")
+    for key, value in tool_env.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KUBECONFIG", tool_env.kubeconfig)
+
+
 class Proxy:
     """A TCP proxy in front of the stand-in (TLS passes through untouched) that can
     "restart" the API server: every connection is cut and new ones are refused for a

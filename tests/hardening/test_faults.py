@@ -10,17 +10,15 @@ early or dropped mid-stream) or by a TCP proxy that "restarts" the API server (`
 
 from __future__ import annotations
 
-import io
 import re
 import signal
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from tests.hardening.conftest import TRACEBACK, cut_streams, manifest_state, run_in
+from tests.hardening.conftest import TRACEBACK, cut_streams, fake_kubectl, manifest_state, run_in
 
 HEALTHY = {"start": 0, "restart": 0, "stop": 0, "status": 0}
 AGAIN = re.compile(r"again|retry|re-run|rerun", re.I)
@@ -332,30 +330,12 @@ def test_logs_follow_survives(row, tool_env, monkeypatch, fault):
 def test_shell_around_kubectl(row, tool_env, monkeypatch, fault):
     """The API calls webservice itself makes around kubectl (kubectl is faked: its own
     retries are kubectl's business)."""
-    import subprocess as sp
-
     from webservice import shell as shell_mod
     from webservice.request import Request
 
     row.describe("faults", f"shell: {fault}; retried, or the leftover pod is named in one warning")
 
-    class FakeKubectl:
-        def __init__(self, argv, **kwargs):
-            self.stderr, self.returncode, self.pid = io.BytesIO(b""), 0, 0
-
-        def wait(self, timeout=None):
-            return 0
-
-        def poll(self):
-            return 0
-
-    # only webservice.shell's view of subprocess: the stand-in's kubelet keeps the real one
-    monkeypatch.setattr(shell_mod, "subprocess", SimpleNamespace(Popen=FakeKubectl, PIPE=sp.PIPE,
-                                                                 TimeoutExpired=sp.TimeoutExpired))
-    monkeypatch.setattr(shell_mod.os, "read", lambda fd, n: b"")
-    for key, value in tool_env.env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("KUBECONFIG", tool_env.kubeconfig)
+    fake_kubectl(monkeypatch, tool_env)
     standin = tool_env.standin
     if fault == "503 on the name check":
         standin.add_fault(status=503, method="GET", path="/pods/shell-", times=2)

@@ -9,19 +9,17 @@ import ast
 import base64
 import copy
 import html.parser
-import io
 import os
 import stat
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.hardening.conftest import SETTINGS, TRACEBACK, run_in
+from tests.hardening.conftest import SETTINGS, TRACEBACK, fake_kubectl, run_in
 
 WEB = {"app.kubernetes.io/component": "web", "app.kubernetes.io/managed-by": "webservice"}
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
@@ -300,34 +298,12 @@ HOSTILE = ["$(touch /tmp/pwned)", "`id`", "; rm -rf ~", "a b", "'\"", "|cat", "&
 
 def test_shell_runs_kubectl_from_an_argument_list(row, tool_env, monkeypatch):
     """``webservice shell -- HOSTILE...``: kubectl gets a list, no shell, the words intact."""
-    import subprocess as sp
-
     from webservice import shell as shell_mod
     from webservice.request import Request
 
     row.describe("security", "shell: kubectl started from an argument list (no shell), hostile words passed intact")
     seen = []
-
-    class FakeProcess:
-        def __init__(self, argv, **kwargs):
-            seen.append((argv, kwargs))
-            self.returncode = 0
-            self.stderr = io.BytesIO(b"")
-            self.pid = 0
-
-        def wait(self, timeout=None):
-            return 0
-
-        def poll(self):
-            return 0
-
-    # only webservice.shell's view of subprocess: the stand-in's kubelet keeps the real one
-    monkeypatch.setattr(shell_mod, "subprocess", SimpleNamespace(Popen=FakeProcess, PIPE=sp.PIPE,
-                                                                 TimeoutExpired=sp.TimeoutExpired))
-    monkeypatch.setattr(shell_mod.os, "read", lambda fd, n: b"")
-    for key, value in tool_env.env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("KUBECONFIG", tool_env.kubeconfig)
+    fake_kubectl(monkeypatch, tool_env, seen)
     result = shell_mod.shell(Request(action="shell", type="python3.11", extra_args=tuple(HOSTILE)))
     row.case()
     assert result.exit_code == 0
