@@ -110,7 +110,7 @@ def test_both_spellings_give_the_same_objects(env, capsys, old, new):
     assert (code_old, code_new) == (0, 0), err_old + err_new
     assert out_old == out_new
     kinds = [doc["kind"] for doc in yaml.safe_load_all(out_old)]
-    assert kinds == ["Deployment", "Service", "Ingress"]
+    assert kinds == ["Deployment", "Service", "HTTPRoute"]
 
 
 OPTIONS = [
@@ -349,7 +349,7 @@ def _process(env, *args, extra_env=None):
 def test_real_process_dry_run_and_exit_codes(env):
     done = _process(env, "--dry-run", "python3.11", "start")
     assert done.returncode == 0, done.stderr
-    assert [d["kind"] for d in yaml.safe_load_all(done.stdout)] == ["Deployment", "Service", "Ingress"]
+    assert [d["kind"] for d in yaml.safe_load_all(done.stdout)] == ["Deployment", "Service", "HTTPRoute"]
     bad = _process(env, "start", "python3.11", "--mem", "1.5.5Gi", "--dry-run")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1

@@ -48,7 +48,7 @@ def manifest(env) -> dict | None:
 def web_objects(env) -> dict:
     ns = env.standin.namespace
     out = {}
-    for kind in ("Deployment", "Service", "Ingress"):
+    for kind in ("Deployment", "Service", "Ingress", "HTTPRoute"):
         out[kind] = [o["metadata"]["name"] for o in env.standin.objects(kind, ns)
                      if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in WEB.items())]
     return out
@@ -68,7 +68,14 @@ def start_healthy(env, *args):
 # --- start --------------------------------------------------------------------------------------
 
 
-def test_healthy_start_status_stop(env):
+# (routing, name of the routing object, its kind, reads of a start, requests of a status)
+ROUTINGS = [("httproute", "HTTPRoute", "mytool", 6, 4), ("ingress", "Ingress", "mytool-subdomain", 5, 3)]
+
+
+@pytest.mark.parametrize("routing,route_kind,route_name,start_reads,status_requests", ROUTINGS)
+def test_healthy_start_status_stop(env, routing, route_kind, route_name, start_reads, status_requests):
+    if routing != "httproute":  # the default; another one comes from the config
+        env.env["WEBSERVICE_ROUTING"] = routing
     result = run(env, "python3.11", "start")
     assert result.returncode == 0, result.stderr
     assert "mytool: started (python3.11), 1/1 pods ready" in result.stdout
@@ -76,15 +83,16 @@ def test_healthy_start_status_stop(env):
     assert "starting mytool:" in result.stderr  # plain progress lines: not a terminal
     sent = requests(env)
     # catalogue (cache empty) + deployments + limitranges + resourcequotas + ingresses
-    # + 3 applies + 4 watches (a watch not yet sent when it is ready is not sent at all);
-    # no discovery, no polling
+    # (+ httproutes) + 3 applies + 4 watches (+ the HTTPRoute's; a watch not yet sent when
+    # it is ready is not sent at all); no discovery, no polling
     watches = [r for r in sent if r.query.get("watch") == "true"]
-    assert len(sent) - len(watches) == 8, sent  # 5 reads + 3 applies, exactly
-    assert 1 <= len(watches) <= 4, sent  # how many are opened before it is ready varies
+    assert len(sent) - len(watches) == start_reads + 3, sent  # reads + 3 applies, exactly
+    assert 1 <= len(watches) <= 5, sent  # how many are opened before it is ready varies
     assert [r.method for r in sent].count("PATCH") == 3
     assert len({(r.method, r.path, r.query.get("watch")) for r in sent}) == len(sent)  # nothing asked twice
     assert not [r for r in sent if r.path in ("/version", "/version/", "/api", "/apis")]
-    assert web_objects(env) == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}
+    routes = {"Ingress": [], "HTTPRoute": [], route_kind: [route_name]}
+    assert web_objects(env) == {"Deployment": ["mytool"], "Service": ["mytool"], **routes}
     data = manifest(env)
     assert data["web"] == "python3.11" and data["backend"] == "kubernetes" and data["version"] == 4
     assert Path(env.home, "service.manifest").read_text().startswith("# This file is used by Toolforge")
@@ -96,7 +104,7 @@ def test_healthy_start_status_stop(env):
     assert status["pods"][0]["ready"] is True and status["pods"][0]["restarts"] == 0
     assert status["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
     assert status["problems"] == [] and status["events"] == []
-    assert len(requests(env)) == 3  # deployments, pods, ingresses
+    assert len(requests(env)) == status_requests  # deployments, pods, ingresses (, httproutes)
 
     text = run(env, "status")
     assert text.returncode == 0
@@ -107,7 +115,7 @@ def test_healthy_start_status_stop(env):
     stopped = run(env, "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped" in stopped.stdout
-    assert web_objects(env) == {"Deployment": [], "Service": [], "Ingress": []}
+    assert web_objects(env) == {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}
     assert env.standin.pods() == []
     assert manifest(env) is None  # nothing but the web keys was in it
     assert len(requests(env)) <= 9  # 4 lists + 3 deletes + pod list (+ a pod watch)
@@ -245,10 +253,11 @@ def test_stop_leaves_other_workloads_alone(env):
     assert env.standin.pods(**{"app.kubernetes.io/name": "myjob"})
     assert env.standin.get("Pod", ns, "shell-1234") is not None
     assert env.standin.get("ConfigMap", ns, "mytool") is not None
-    assert web_objects(env) == {"Deployment": [], "Service": [], "Ingress": []}
+    assert web_objects(env) == {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}
     assert env.standin.pods(**WEB) == []
     deletes = [r for r in requests(env) if r.method == "DELETE"]
-    assert sorted(r.path.rsplit("/", 1)[-1] for r in deletes) == ["mytool", "mytool", "mytool-subdomain"]
+    assert sorted("/".join(r.path.split("/")[-2:]) for r in deletes) == [
+        "deployments/mytool", "httproutes/mytool", "services/mytool"]
     assert all((r.body or {}).get("preconditions", {}).get("uid") for r in deletes)
     assert manifest(env) == {"version": 4, "other-tool-key": "keep me"}
 
@@ -269,7 +278,7 @@ def test_start_does_not_take_over_a_job_of_the_same_name(env):
 
 
 def test_stop_where_httproutes_are_not_served_or_not_allowed(env):
-    start_healthy(env)
+    start_healthy(env, "--routing", "ingress")  # a site that still runs an ingress controller
     env.standin.add_fault(status=403, path="/httproutes", times=10)
     result = run(env, "stop")
     assert result.returncode == 0, result.stderr
@@ -522,7 +531,7 @@ def test_sigterm_while_applying_finishes_the_changes_then_exits_143(env):
     out, err = process.communicate(timeout=20)
     assert process.returncode == 143, (process.returncode, err)
     assert "keeps coming up" in err.splitlines()[-1]
-    assert manifest(env)["web"] == "python3.11" and web_objects(env)["Ingress"] == ["mytool-subdomain"]
+    assert manifest(env)["web"] == "python3.11" and web_objects(env)["HTTPRoute"] == ["mytool"]
 
 
 def _memory(env):
@@ -551,7 +560,7 @@ def test_stop_held_while_listing_and_a_start_end_running_or_stopped(env):
     start = env.popen("python3.11", "start")
     assert [start.wait(timeout=60), stop.wait(timeout=60)] == [0, 0], (start.stderr.read(), stop.stderr.read())
     time.sleep(0.2)
-    assert web_objects(env) == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}
+    assert web_objects(env) == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": [], "HTTPRoute": ["mytool"]}
     assert manifest(env)["web"] == "python3.11"
 
 

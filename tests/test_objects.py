@@ -52,6 +52,8 @@ CASES = {
     "python3.11-small": ({"type": "python3.11", "cpu": "100m", "mem": "128Mi"}, {}),
     "python3.11-health": ({"type": "python3.11", "health_check_path": "/healthz"}, {}),
     "python3.11-extra-args": ({"type": "python3.11", "extra_args": ["--processes", "4"]}, {}),
+    "python3.11-ingress": ({"type": "python3.11"}, {"routing": "ingress"}),
+    "python3.11-ingress-class": ({"type": "python3.11"}, {"routing": "ingress", "ingress_class": "istio"}),
     "python3.11-legacy-path": ({"type": "python3.11"}, {"routing": "legacy-path"}),
     "python3.11-legacy-snippets": ({"type": "python3.11"}, {"routing": "legacy-path", "legacy_snippets": True}),
     "python3.11-httproute": ({"type": "python3.11"}, {"routing": "httproute"}),
@@ -112,7 +114,7 @@ def test_objects_validate_against_strict_schemas(tmp_path, version):
             continue
         kubernetes_validate.validate(obj, version, strict=True)
         checked += 1
-    assert checked >= 3 * len(CASES) - 2
+    assert checked >= 2 * len(CASES) + 4  # Deployment and Service of each case, 4 Ingress cases
 
 
 def test_strict_schema_catches_unknown_fields():
@@ -123,21 +125,36 @@ def test_strict_schema_catches_unknown_fields():
 
 
 def test_httproute_shape(tmp_path):
-    """HTTPRoute has no schema in kubernetes-validate: check the Gateway API v1 shape."""
-    spec = make_spec(tmp_path, Config(routing="httproute"), type="python3.11")
+    """HTTPRoute has no schema in kubernetes-validate: check the Gateway API v1 shape, which
+    is the default routing and the form jobs-api publishes (REFERENCE 8)."""
+    spec = make_spec(tmp_path, Config(), type="python3.11")
     route = objects.build_routing(spec)
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["kind"] == "HTTPRoute" and route["metadata"]["name"] == "mytool"
     assert set(route["spec"]) == {"parentRefs", "hostnames", "rules"}
+    assert route["spec"]["parentRefs"] == [{"name": "toolforge", "namespace": "istio-gateway"}]
     assert route["spec"]["hostnames"] == ["mytool.toolforge.org"]
     (rule,) = route["spec"]["rules"]
-    assert rule["backendRefs"] == [{"group": "", "kind": "Service", "name": "mytool", "port": 8000}]
-    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    assert rule == {"backendRefs": [{"name": "mytool", "port": 8000}]}  # no matches: all paths
     assert route["metadata"]["labels"] == objects.labels("mytool")
+    section = make_spec(tmp_path, Config(gateway_section="http", gateway_name="gw", gateway_namespace="gw-ns"),
+                        type="python3.11")
+    assert objects.build_routing(section)["spec"]["parentRefs"] == [
+        {"name": "gw", "namespace": "gw-ns", "sectionName": "http"}]
+
+
+def test_ingress_class_only_when_configured(tmp_path):
+    plain = objects.build_routing(make_spec(tmp_path, Config(routing="ingress"), type="python3.11"))
+    assert plain["kind"] == "Ingress" and "ingressClassName" not in plain["spec"]
+    for routing in ("ingress", "legacy-path"):
+        classed = objects.build_routing(make_spec(tmp_path, Config(routing=routing, ingress_class="istio"),
+                                                  type="python3.11"))
+        assert classed["kind"] == "Ingress" and classed["spec"]["ingressClassName"] == "istio"
 
 
 def test_reference_section_2_facts(tmp_path):
     """The conventions of REFERENCE section 2, spelled out rather than only pinned."""
-    spec = make_spec(tmp_path, type="php8.2", replicas=3)
+    spec = make_spec(tmp_path, Config(routing="ingress"), type="php8.2", replicas=3)
     deployment, service, ingress = objects.build_all(spec)
     four = {
         "toolforge": "tool",

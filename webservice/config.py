@@ -36,15 +36,19 @@ class Config:
 
     public_domain: str = "toolforge.org"
     buildservice_repository: str = "tools-harbor.wmcloud.org"
-    routing: str = "ingress"
+    # Gateway API HTTPRoute on the shared Gateway (today's Toolforge: ingress-nginx is gone)
+    routing: str = "httproute"
     # legacy path routing (tools.wmflabs.org/<tool>/); empty means "<project>.wmflabs.org"
     legacy_host: str = ""
     # whether ingress-nginx allows snippet annotations on this cluster (off on new clusters)
     legacy_snippets: bool = False
-    # the shared Gateway that HTTPRoutes attach to
+    # the shared Gateway that HTTPRoutes attach to (REFERENCE 8: istio-gateway/toolforge);
+    # gateway_section is the listener's name (sectionName), empty: any listener
     gateway_name: str = "toolforge"
-    gateway_namespace: str = "toolforge-gateway"
+    gateway_namespace: str = "istio-gateway"
     gateway_section: str = ""
+    # spec.ingressClassName of the Ingresses of ``ingress``/``legacy-path`` routing; empty: none
+    ingress_class: str = ""
     project: str = ""
     catalogue_ttl: int = 3600
     timeout: int = 180
@@ -121,6 +125,7 @@ CHECKS = {
     "gateway_name": _check_name,
     "gateway_namespace": _check_name,
     "gateway_section": _check_optional_name,
+    "ingress_class": _check_optional_name,
     "project": _check_optional_name,
     "catalogue_ttl": _check_positive_int,
     "timeout": _check_positive_int,

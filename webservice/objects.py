@@ -7,7 +7,12 @@ golden-file tests pin.
 
 Routing modes:
 
-* ``ingress`` (default): Ingress ``<tool>-subdomain`` for host ``<tool>.<domain>``.
+* ``httproute`` (default): Gateway API HTTPRoute ``<tool>`` for host ``<tool>.<domain>``,
+  attached to the shared Gateway (``istio-gateway/toolforge`` by default, no sectionName
+  unless configured), one rule without matches (all paths) to the Service: the form
+  Toolforge's own jobs-api publishes (REFERENCE 8).
+* ``ingress``: Ingress ``<tool>-subdomain`` for host ``<tool>.<domain>`` (with
+  ``spec.ingressClassName`` when the site config sets ``ingress_class``).
 * ``legacy-path``: Ingress ``<tool>-legacy`` on ``<project>.wmflabs.org/<tool>/``. Where
   ingress-nginx allows snippet annotations (``legacy_snippets: true``) this is the
   seed's form: regex path, ``rewrite-target`` and a ``configuration-snippet`` redirecting
@@ -17,7 +22,6 @@ Routing modes:
   serves the app under ``/<tool>/`` (as the old layout expected) and itself answers the
   bare ``/<tool>`` with a redirect that keeps the query string, which is what makes the
   snippet-free form work. Both forms route the same URLs to the same backend paths.
-* ``httproute``: Gateway API HTTPRoute ``<tool>`` attached to the shared Gateway.
 """
 
 from __future__ import annotations
@@ -158,14 +162,19 @@ def build_ingress(spec) -> dict:
         "kind": "Ingress",
         "metadata": _metadata(spec, f"{spec.tool}-subdomain"),
         "spec": {
+            **_ingress_class(spec),
             "rules": [
                 {
                     "host": f"{spec.tool}.{spec.public_domain}",
                     "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": _backend(spec)}]},
                 }
-            ]
+            ],
         },
     }
+
+
+def _ingress_class(spec) -> dict:
+    return {"ingressClassName": spec.ingress_class} if getattr(spec, "ingress_class", "") else {}
 
 
 def build_legacy_ingress(spec) -> dict:
@@ -183,32 +192,28 @@ def build_legacy_ingress(spec) -> dict:
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": metadata,
-        "spec": {"rules": [{"host": spec.legacy_host, "http": {"paths": [path]}}]},
+        "spec": {**_ingress_class(spec), "rules": [{"host": spec.legacy_host, "http": {"paths": [path]}}]},
     }
+
+
+def parent_ref(spec) -> dict:
+    """The HTTPRoute's parentRef: the shared Gateway, as jobs-api writes it (group and kind
+    left to their defaults, gateway.networking.k8s.io and Gateway)."""
+    parent = {"name": spec.gateway_name, "namespace": spec.gateway_namespace}
+    if spec.gateway_section:
+        parent["sectionName"] = spec.gateway_section
+    return parent
 
 
 def build_httproute(spec) -> dict:
-    parent = {
-        "group": "gateway.networking.k8s.io",
-        "kind": "Gateway",
-        "name": spec.gateway_name,
-        "namespace": spec.gateway_namespace,
-    }
-    if spec.gateway_section:
-        parent["sectionName"] = spec.gateway_section
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
         "metadata": _metadata(spec, spec.tool),
         "spec": {
-            "parentRefs": [parent],
+            "parentRefs": [parent_ref(spec)],
             "hostnames": [f"{spec.tool}.{spec.public_domain}"],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                    "backendRefs": [{"group": "", "kind": "Service", "name": spec.tool, "port": PORT}],
-                }
-            ],
+            "rules": [{"backendRefs": [{"name": spec.tool, "port": PORT}]}],
         },
     }
 

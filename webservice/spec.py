@@ -82,6 +82,7 @@ class Spec:
     gateway_namespace: str
     gateway_section: str
     started_at: str
+    ingress_class: str = ""
     buildservice_image: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -286,6 +287,7 @@ def resolve_spec(
         gateway_name=config.gateway_name,
         gateway_namespace=config.gateway_namespace,
         gateway_section=config.gateway_section,
+        ingress_class=config.ingress_class,
         started_at=now_iso(now),
         buildservice_image=bs_image if buildservice and sources["buildservice_image"] != "default" else None,
         sources=sources,
