@@ -18,7 +18,10 @@ For tests (``standin`` fixture):
   substring -> scenario), ``time_scale`` (real s per simulated s, default 0.01; 0: as fast
   as possible), ``pause()``/``resume()``, ``quota``/``limits`` (assign to replace) and
   ``set_quota(hard)``/``set_limits(max=, min=, default=, defaultRequest=)``,
-  ``field_validation`` (``"Strict"``), ``ingress_domains``, ``bookmark_interval`` (1 s;
+  ``field_validation`` (``"Strict"``), ``ingress_domains``, ``gateway`` (the Gateway
+  controller writing HTTPRoute status: ``gateway.mode`` ``"accept"``/``"none"``/``"gate"``
+  with ``gateway.release()``, ``gateway.gateways``, ``gateway.allowed_namespaces``; see
+  ``gateway.py``), ``bookmark_interval`` (1 s;
   watches with ``allowWatchBookmarks`` get a BOOKMARK that often and before a timeout), ``append_log(ns, pod, line,
   container=None)``, ``compact()`` (older resourceVersions give 410), ``add_fault(...)``
   (see ``server.Fault``), ``wait_for(predicate, timeout=10)``;
@@ -40,6 +43,7 @@ from . import admission, validation
 from .api import Api
 from .certs import PKI
 from .controller import Controller
+from .gateway import GatewayController
 from .errors import ApiError
 from .logs import LogStore
 from .pods import PodProcesses, pod_log, pod_stream
@@ -99,6 +103,7 @@ class StandIn:
         self.logs = LogStore(self.store.cond)
         self.api = Api(self)
         self.controller = Controller(self)
+        self.gateway = GatewayController(self)
         self.processes = PodProcesses(self)
         self.stop_event = threading.Event()
         self.requests: list = []
@@ -110,6 +115,7 @@ class StandIn:
         self.server = None
 
     def _defaults(self):
+        self.gateway.reset()
         self.scenario = "healthy"
         self.image_scenarios: dict[str, str] = {}
         self.time_scale = 0.01
