@@ -312,8 +312,10 @@ def test_summary_fields_and_json_shape():
     result = summarise("mytool", "tool-mytool", snap, type_name="python3.11", now=NOW)
     data = result.as_dict()
     assert set(data) == {"schema", "tool", "namespace", "state", "healthy", "type", "image", "runner", "replicas",
-                         "pods", "urls", "resources", "started_at", "problems", "events", "exit_code"}
+                         "pods", "urls", "routes", "resources", "started_at", "problems", "events", "exit_code"}
     assert data["urls"] == ["https://mytool.toolforge.org/"]
+    assert [(r["kind"], r["hostnames"], r["state"]) for r in data["routes"]] == [
+        ("Ingress", ["mytool.toolforge.org"], "unchecked")]
     assert data["runner"] == "uwsgi-python"
     assert data["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
     assert [p["code"] for p in data["problems"]] == ["crashloop"]

@@ -384,13 +384,14 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
             outcome = wait_ready(cluster, started_at=spec.started_at, timeout=timeout, progress=report,
                                  since=since - 2, mem_limit=spec.mem_limit, max_memory=max_memory,
                                  pods_before=pods_before, name=spec.tool,
-                                 generation=(applied[0].get("metadata") or {}).get("generation"))
+                                 generation=(applied[0].get("metadata") or {}).get("generation"),
+                                 **_route_wait(applied[2:]))
     except KeyboardInterrupt as exc:
         return _interrupted(result, action, begin, exc)
 
     result.elapsed = time.monotonic() - begin
     snapshot = outcome.snapshot
-    snapshot.routes = applied[2:]
+    snapshot.routes = [outcome.route] if outcome.route is not None else applied[2:]
     if snapshot.deployment is None and not outcome.stopped:
         snapshot.deployment = applied[0]  # the watch ended before the Deployment's own event
     now = time.time()
@@ -414,19 +415,38 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
         return result
     # the watch may have stopped a moment before the most telling events arrived
     snapshot.events = cluster.events()
-    problems = status_mod.problems_of(snapshot, now=time.time(), since=since - 2, mem_limit=spec.mem_limit,
-                                      max_memory=max_memory, started_at=started_at) or outcome.problems
+    route_problems = [p for p in outcome.problems if p.code in _ROUTE_PROBLEMS]  # the wait's own verdict
+    problems = route_problems + (status_mod.problems_of(snapshot, now=time.time(), since=since - 2,
+                                                        mem_limit=spec.mem_limit, max_memory=max_memory,
+                                                        started_at=started_at)
+                                 or [p for p in outcome.problems if p.code not in _ROUTE_PROBLEMS])
     result.problems = status_mod.attach_logs(cluster, problems)
     result.status = status_mod.summarise(spec.tool, cluster.namespace, snapshot, type_name=spec.type_name,
                                          now=now, problems=result.problems, started_at=started_at,
                                          since=since - 2)
-    if outcome.timed_out:
+    if outcome.timed_out and result.status.state == "running" and route_problems:
+        result.outcome = "timeout"  # the pods serve, but nothing confirmed that the Gateway routes to them
+        result.message = f"not confirmed as serving within {timeout} s (its pods are ready)"
+    elif outcome.timed_out:
         result.outcome = "timeout"
         result.message = f"not ready within {timeout} s" + (f" ({outcome.last_seen})" if outcome.last_seen else "")
     else:
         result.outcome = "failed"
         result.message = "it cannot come up" + superseded
     return result
+
+
+_ROUTE_PROBLEMS = ("routerefused", "routeunconfirmed")
+
+
+def _route_wait(routes: list) -> dict:
+    """The ``wait_ready`` arguments that make it wait for an HTTPRoute to be attached (an
+    Ingress is not waited for: nothing reports whether it is served)."""
+    route = next((r for r in routes if r.get("kind") == "HTTPRoute"), None)
+    if route is None:
+        return {}
+    meta = route.get("metadata") or {}
+    return {"route": meta.get("name"), "route_generation": meta.get("generation")}
 
 
 def _apply_all(cluster, built: list, *, rollback: bool) -> list:

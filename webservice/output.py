@@ -264,6 +264,7 @@ def _status_text(result: StatusResult, out) -> None:
     if result.type:
         print(f"  {'type:':<11}{result.type}", file=out)
     rows = [("URL", ", ".join(result.urls) or "none (no routing object)"),
+            *(("route", r.line()) for r in result.routes),
             ("image", result.image or "?"),
             ("resources", _resources_text(result.resources)),
             ("started", _since_iso(result.started_at) or "?")]
@@ -310,6 +311,9 @@ def _(result: "StartResult", request) -> None:
         print(f"{result.tool}: {done} ({result.type}), {replicas['ready']}/{replicas['desired']} pods ready "
               f"after {result.elapsed:.1f} s")
         print(f"  URL: {result.url}")
+        for route in (result.status.routes if result.status else []):
+            if route.attached:
+                print(f"  route: {route.line()}")
         return
     if result.outcome == "submitted":
         print(f"{result.tool}: {done} ({result.type}) without waiting; 'webservice status' shows when it serves")

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from webservice import diagnose
+from webservice.routes import route_state
 from webservice.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNHEALTHY
 from webservice.results import StatusResult
 
@@ -195,6 +196,7 @@ def summarise(tool: str, namespace: str, snapshot: Snapshot, *, type_name: str |
     result = StatusResult(tool=tool, namespace=namespace, state=state, type=type_name, replicas=replicas)
     result.pods = sorted((diagnose.pod_info(p, now) for p in snapshot.pods), key=lambda p: p.name)
     result.urls = _urls(snapshot.routes)
+    result.routes = [route_state(r) for r in snapshot.routes if r]
     if snapshot.deployment is not None:
         result.image, result.runner, result.resources = _resources(snapshot.deployment)
         result.started_at = started_at or template_started_at(snapshot.deployment)
