@@ -496,9 +496,9 @@ WEB = {"app.kubernetes.io/component": "web", "app.kubernetes.io/managed-by": "we
 
 
 def web_objects(standin) -> dict:
-    """Names of the webservice's own Deployment, Service and Ingress in the stand-in."""
+    """Names of the webservice's own Deployment, Service, Ingress and HTTPRoute in the stand-in."""
     out = {}
-    for kind in ("Deployment", "Service", "Ingress"):
+    for kind in ("Deployment", "Service", "Ingress", "HTTPRoute"):
         out[kind] = sorted(o["metadata"]["name"] for o in standin.objects(kind, standin.namespace)
                            if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in WEB.items()))
     return out

@@ -17,8 +17,8 @@ import yaml
 
 from tests.hardening.conftest import TRACEBACK, manifest_state, run_in, web_objects
 
-RUNNING = {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}
-STOPPED = {"Deployment": [], "Service": [], "Ingress": []}
+RUNNING = {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": [], "HTTPRoute": ["mytool"]}
+STOPPED = {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}
 
 
 def _memory(standin) -> str | None:

@@ -43,7 +43,7 @@ def _no_traceback(result) -> None:
 
 def _web_objects(standin) -> dict:
     out = {}
-    for kind in ("Deployment", "Service", "Ingress"):
+    for kind in ("Deployment", "Service", "Ingress", "HTTPRoute"):
         out[kind] = sorted(o["metadata"]["name"] for o in standin.objects(kind, standin.namespace)
                            if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "webservice")
     return out
@@ -53,10 +53,10 @@ def _converged(tool_env, command: str) -> None:
     """The end state of a successful ``command``."""
     objects = _web_objects(tool_env.standin)
     if command == "stop":
-        assert objects == {"Deployment": [], "Service": [], "Ingress": []}, objects
+        assert objects == {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}, objects
         assert manifest_state(tool_env.home) is None
     else:
-        assert objects == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}, objects
+        assert objects == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": [], "HTTPRoute": ["mytool"]}, objects
         assert manifest_state(tool_env.home)["web"] == "python3.11"
 
 
