@@ -69,7 +69,7 @@ def start_healthy(env, *args):
 
 
 # (routing, name of the routing object, its kind, reads of a start, requests of a status)
-ROUTINGS = [("httproute", "HTTPRoute", "mytool", 6, 4), ("ingress", "Ingress", "mytool-subdomain", 5, 3)]
+ROUTINGS = [("httproute", "HTTPRoute", "mytool", 6, 4), ("ingress", "Ingress", "mytool-subdomain", 6, 4)]
 
 
 @pytest.mark.parametrize("routing,route_kind,route_name,start_reads,status_requests", ROUTINGS)
@@ -83,7 +83,7 @@ def test_healthy_start_status_stop(env, routing, route_kind, route_name, start_r
     assert "starting mytool:" in result.stderr  # plain progress lines: not a terminal
     sent = requests(env)
     # catalogue (cache empty) + deployments + limitranges + resourcequotas + ingresses
-    # (+ httproutes) + 3 applies + 4 watches (+ the HTTPRoute's; a watch not yet sent when
+    # + httproutes + 3 applies + 4 watches (+ the HTTPRoute's; a watch not yet sent when
     # it is ready is not sent at all); no discovery, no polling
     watches = [r for r in sent if r.query.get("watch") == "true"]
     assert len(sent) - len(watches) == start_reads + 3, sent  # reads + 3 applies, exactly
@@ -104,7 +104,7 @@ def test_healthy_start_status_stop(env, routing, route_kind, route_name, start_r
     assert status["pods"][0]["ready"] is True and status["pods"][0]["restarts"] == 0
     assert status["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
     assert status["problems"] == [] and status["events"] == []
-    assert len(requests(env)) == status_requests  # deployments, pods, ingresses (, httproutes)
+    assert len(requests(env)) == status_requests  # deployments, pods, ingresses, httproutes
 
     text = run(env, "status")
     assert text.returncode == 0

@@ -90,6 +90,11 @@ def test_a_gateway_that_does_not_exist_is_explained_and_fails(env):
     assert "route:     not accepted by toolforge-gateway/toolforge (NoMatchingParent:" in status.stdout
     data = json.loads(run(env, "status", "--json").stdout)
     assert data["routes"][0]["state"] == "refused" and data["routes"][0]["reason"] == "NoMatchingParent"
+    # fixed config: the restart's new route version is accepted (the old refusal is not taken for it)
+    site_config(env, "")
+    fixed = run(env, "python3.11", "restart")
+    assert fixed.returncode == 0, fixed.stderr
+    assert f"route: accepted by {GATEWAY}" in fixed.stdout
 
 
 def test_no_gateway_controller_means_unconfirmed_and_non_zero(env):
@@ -137,6 +142,17 @@ def test_restart_moves_a_tool_from_its_old_ingress_to_an_httproute(env):
     assert delete.path.endswith("/ingresses/mytool-subdomain")
     assert delete.body["preconditions"]["uid"] == old["metadata"]["uid"]
     assert f"route: accepted by {GATEWAY}" in result.stdout
+
+
+def test_moving_back_to_ingress_routing_deletes_the_httproute(env):
+    assert run(env, "python3.11", "start").returncode == 0
+    route = env.standin.get("HTTPRoute", env.standin.namespace, "mytool")
+    result = run(env, "python3.11", "restart", "--routing", "ingress")
+    assert result.returncode == 0, result.stderr
+    assert web_objects(env)["Ingress"] == ["mytool-subdomain"] and web_objects(env)["HTTPRoute"] == []
+    (delete,) = [r for r in env.standin.requests if r.method == "DELETE"]
+    assert delete.path.endswith("/httproutes/mytool")
+    assert delete.body["preconditions"]["uid"] == route["metadata"]["uid"]
 
 
 def test_stop_removes_every_routing_kind_it_owns(env):

@@ -18,11 +18,11 @@ those steps one after the other, so each sees what the other did and the manifes
 describes the objects last applied.
 
 Requests per command (no discovery; the catalogue ConfigMap only when its cache is
-stale, +1): ``status`` 1 when stopped, 3 when running (Deployments, Pods, Ingresses; +1
-HTTPRoutes with httproute routing, the default), 5 when unhealthy (+ Events, ReplicaSets)
+stale, +1): ``status`` 1 when stopped, 4 when running (Deployments, Pods, Ingresses,
+HTTPRoutes), 5 when unhealthy (+ Events, ReplicaSets)
 and 1 log read when a container crashed; ``start``/``restart`` 1 Deployment list +
-LimitRange + ResourceQuota + 1 routing list per routing kind (Ingress, and HTTPRoute with
-httproute routing) + 3 server-side applies + 4 watch streams (Deployments, ReplicaSets,
+LimitRange + ResourceQuota + 2 routing lists (Ingress and HTTPRoute, whatever the
+routing mode: an object of the other kind is stale) + 3 server-side applies + 4 watch streams (Deployments, ReplicaSets,
 Pods, Events; + the HTTPRoute, until the Gateway has accepted it), a
 restart of a running webservice 1 Pod list more (its old pods, before the apply), and
 on a failure 1 Events list + 1-2 log reads; ``stop`` 4 lists + up to 3 deletes + 1 Pod

@@ -229,8 +229,10 @@ def list_routes(cluster, kind: str, label: str) -> list:
         return []
 
 
-def routing_kinds(config) -> tuple[str, ...]:
-    return ("Ingress", "HTTPRoute") if getattr(config, "routing", "ingress") == "httproute" else ("Ingress",)
+def routing_kinds(config) -> tuple[str, ...]:  # noqa: ARG001 - every mode: a tool may have switched
+    """The routing kinds the webservice may own, whatever the configured mode: an object of
+    another mode left by an earlier start is still shown, and deleted by the next start."""
+    return ("Ingress", "HTTPRoute")
 
 
 def read(cluster, tool: str, *, config=None, type_name: str | None = None, now: float | None = None,
