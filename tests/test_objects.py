@@ -69,10 +69,34 @@ def _build(tmp_path, name):
     return objects.build_all(spec)
 
 
+def update_golden_requested(environ) -> bool:
+    """Whether to rewrite the goldens: only by hand, never in CI (a golden that rewrites
+    itself in CI could not fail)."""
+    if not environ.get("WEBSERVICE_UPDATE_GOLDEN"):
+        return False
+    if environ.get("CI"):
+        pytest.fail("WEBSERVICE_UPDATE_GOLDEN is refused when CI is set: goldens are reviewed by hand")
+    return True
+
+
+@pytest.mark.parametrize("environ,expected", [
+    ({}, False),
+    ({"CI": "1"}, False),
+    ({"WEBSERVICE_UPDATE_GOLDEN": "1"}, True),
+])
+def test_golden_update_switch(environ, expected):
+    assert update_golden_requested(environ) is expected
+
+
+def test_golden_update_is_refused_in_ci():
+    with pytest.raises(pytest.fail.Exception, match="refused when CI is set"):
+        update_golden_requested({"WEBSERVICE_UPDATE_GOLDEN": "1", "CI": "true"})
+
+
 def _check_golden(name: str, docs: list[dict]) -> None:
     text = yaml.safe_dump_all(docs, sort_keys=False)
     path = GOLDEN / f"{name}.yaml"
-    if os.environ.get("WEBSERVICE_UPDATE_GOLDEN"):
+    if update_golden_requested(os.environ):
         path.write_text(text)
     assert path.exists(), f"missing golden file {path}; run with WEBSERVICE_UPDATE_GOLDEN=1"
     assert text == path.read_text(), f"{name} differs from {path}"

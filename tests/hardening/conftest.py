@@ -356,7 +356,10 @@ def fake_kubectl(monkeypatch, tool_env, seen: list | None = None) -> None:
 
     monkeypatch.setattr(shell_mod, "subprocess", SimpleNamespace(Popen=FakeKubectl, PIPE=sp.PIPE,
                                                                  TimeoutExpired=sp.TimeoutExpired))
-    monkeypatch.setattr(shell_mod.os, "read", lambda fd, n: b"")
+    # webservice.shell's own view of os reads nothing from kubectl; os itself stays whole
+    os_view = SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
+    os_view.read = lambda fd, n: b""
+    monkeypatch.setattr(shell_mod, "os", os_view)
     for key, value in tool_env.env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("KUBECONFIG", tool_env.kubeconfig)
