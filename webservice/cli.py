@@ -56,6 +56,14 @@ def normalise_argv(argv: list[str]) -> tuple[list[str], tuple[str, ...] | None]:
     actions = [p for p in positionals if p in ACTIONS]
     if not actions:
         if positionals:
+            import difflib
+
+            near = [m for p in positionals for m in difflib.get_close_matches(p, ACTIONS, n=1, cutoff=0.6)]
+            if near:
+                raise UsageError(
+                    f"unknown action {positionals[-1][:40]!r}; did you mean {near[0]!r}?",
+                    hint=f"use one of {', '.join(ACTIONS)}, e.g. '{prog_name()} {near[0]}'",
+                )
             raise UsageError(
                 f"no action given (got {' '.join(positionals)[:60]!r})",
                 hint=f"use one of {', '.join(ACTIONS)}, e.g. '{prog_name()} python3.11 start'",
@@ -70,6 +78,27 @@ def normalise_argv(argv: list[str]) -> tuple[list[str], tuple[str, ...] | None]:
             hint="give at most one type; put the command's own arguments after '--'",
         )
     return [action, *others, *options], extra
+
+
+class _Replicas(click.ParamType):
+    """A pod count from 1 to 16, refused in this project's words (not click's range text)."""
+
+    name = "N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        count = int(text) if text.isdigit() else None
+        if count is None or not 1 <= count <= MAX_REPLICAS:
+            shown = text if len(text) <= 20 else text[:17] + "..."
+            hint = f"to stop the webservice, run '{prog_name()} stop'" if count == 0 else "e.g. --replicas 2"
+            raise UsageError(f"--replicas: {shown!r} is not a number of pods from 1 to {MAX_REPLICAS}", hint=hint)
+        return count
+
+
+MAX_REPLICAS = 16  # as webservice.spec.MAX_REPLICAS (not imported: this module stays cheap)
+REPLICAS = _Replicas()
 
 
 def _type_names() -> list[str]:
@@ -126,7 +155,7 @@ def _common(function):
         click.option("--template", metavar="PATH", help="Read service.template from PATH."),
         click.option("-m", "--mem", metavar="QUANTITY", help="Memory limit, e.g. 1Gi or 1.5Gi (request: half)."),
         click.option("-c", "--cpu", metavar="QUANTITY", help="CPU limit, e.g. 0.5 or 500m (request: half)."),
-        click.option("-r", "--replicas", type=click.IntRange(1, 16), metavar="N", help="Number of pods (1-16)."),
+        click.option("-r", "--replicas", type=REPLICAS, metavar="N", help="Number of pods (1-16)."),
         click.option("--buildservice-image", metavar="IMAGE", help="Image for the buildservice type (default tool-<tool>/tool-<tool>:latest)."),
         click.option("--health-check-path", metavar="PATH", help="HTTP path probed for startup, readiness and liveness."),
         click.option("--mount", type=click.Choice(["all", "none"]), help="Mount the tool's NFS storage (default all)."),
@@ -175,10 +204,17 @@ def _request(action: str, ctx: click.Context, **kwargs) -> "Request":
     return Request(action=action, extra_args=(ctx.obj or {}).get("extra"), **kwargs)
 
 
-def _run(request) -> int:
+def _run(request, check: bool = True) -> int:
     from webservice import output
 
-    return output.emit(request, _dispatch(request))
+    code = output.emit(request, _dispatch(request))
+    if not check and not request.json and code in _STATE_CODES:
+        return 0  # plain status: it found out the state, so it succeeded
+    return code
+
+
+# the exit codes of ``status --check`` (and of ``status --json``): 0 ready, 3 stopped, 4 unhealthy
+_STATE_CODES = (0, 3, 4)
 
 
 def _dispatch(request):
@@ -231,10 +267,17 @@ def stop_command(ctx, **kwargs):
 
 @cli.command("status")
 @_common
+@click.option("--check", is_flag=True,
+              help="Exit with the state, like 'systemctl is-active': 0 ready, 3 stopped, 4 unhealthy.")
 @click.pass_context
-def status_command(ctx, **kwargs):
-    """Show whether it runs and serves (exit 0 ready, 3 stopped, 4 unhealthy)."""
-    return _run(_request("status", ctx, **kwargs))
+def status_command(ctx, check, **kwargs):
+    """Show whether it runs and serves.
+
+    Exits 0 whenever it could find out the state (running, stopped or unhealthy), non-zero
+    only when it could not (no credentials, API down, bad input). With --check (and with
+    --json) the exit code is the state: 0 ready, 3 stopped, 4 unhealthy.
+    """
+    return _run(_request("status", ctx, **kwargs), check=check)
 
 
 @cli.command("logs")
@@ -295,7 +338,8 @@ def _main(argv: list[str] | None = None) -> None:
     from webservice.errors import WebserviceError
 
     args = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in args
+    ours = args[:args.index("--")] if "--" in args else args  # after '--': the command's own
+    debug, json_output = "--debug" in ours, "--json" in ours
     if os.environ.get("_WEBSERVICE_COMPLETE"):
         cli.main(args=args, prog_name="webservice", complete_var="_WEBSERVICE_COMPLETE")
         return
@@ -308,7 +352,7 @@ def _main(argv: list[str] | None = None) -> None:
     except WebserviceError as error:
         from webservice import output
 
-        sys.exit(output.error(error, debug=debug))
+        sys.exit(output.error(error, debug=debug, json_output=json_output))
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.exceptions.Abort as abort:  # click's wrapping of a KeyboardInterrupt

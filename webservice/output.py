@@ -26,6 +26,12 @@ def warn(message: str) -> None:
     print(f"{_prog()}: warning: {message}", file=sys.stderr)
 
 
+def announce(request, text: str) -> None:
+    """A line scripts grep for (``Starting webservice...``): stdout, at once; never with --json."""
+    if not request.json:
+        print(text, flush=True)
+
+
 def emit(request, result) -> int:
     """Print warnings gathered while working, then the result; return the exit code."""
     for message in dict.fromkeys(request.warnings):
@@ -76,8 +82,6 @@ def error(error: errors.WebserviceError, debug: bool = False, json_output: bool 
     if error.hint:
         message += "; " + _one_line(error.hint)
     print(f"{_prog()}: error: {message}", file=sys.stderr)
-    if json_output is None:
-        json_output = "--json" in sys.argv[1:]
     if json_output:
         print(json.dumps({"error": {"kind": type(error).__name__, "message": error.message,
                                      "hint": error.hint, "exit_code": error.exit_code}}))
@@ -253,8 +257,16 @@ def _problem_lines(problems, out) -> None:
                 print(f"    | {line}", file=out)
 
 
+def status_headline(result) -> str:
+    """The first line of ``status``, worded as the old command did (scripts grep it)."""
+    if result.state == "stopped":
+        return "Your webservice is not running"
+    return f"Your webservice of type {result.type} is running" if result.type else "Your webservice is running"
+
+
 def _status_text(result: StatusResult, out) -> None:
     what = f" ({result.type})" if result.type else ""
+    print(status_headline(result), file=out)
     if result.state == "stopped":
         print(f"{result.tool}: not running{what}", file=out)
         return
