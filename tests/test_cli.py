@@ -470,3 +470,30 @@ def test_sigterm_ends_with_a_word_and_143(env, tmp_path):
         listener.close()
     assert process.returncode == 143, err
     assert "terminated" in err and "Traceback" not in err
+
+
+# --- --json and --debug are ours only before '--'; main(argv) reads argv, not sys.argv ----------
+
+FLAG_PLACES = [
+    # (argv, JSON error expected on stdout, debug detail expected)
+    (["shell", "--json", "--", "jq"], True, False),
+    (["shell", "--", "jq", "--json"], False, False),
+    (["shell", "--", "grep", "--debug"], False, False),
+    (["--json", "status", "--", "x", "--json"], True, False),
+]
+
+
+@pytest.mark.parametrize("argv,json_error,debug", FLAG_PLACES)
+def test_json_and_debug_after_double_dash_belong_to_the_command(env, capsys, argv, json_error, debug):
+    code, out, err = run(argv, capsys)  # no kubeconfig: every one of these fails
+    assert code == 7, err
+    assert (out.strip().startswith("{") and '"error"' in out) is json_error, out
+    assert ("debug:" in err) is debug
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_in_process_main_reads_its_argument_not_sys_argv(env, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["webservice", "--json", "--debug", "status"])
+    code, out, err = run(["status"], capsys)
+    assert code == 7 and out == ""  # sys.argv's --json would have printed a JSON error
+    assert len(err.strip().splitlines()) == 1
