@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -315,6 +316,45 @@ def test_action_help(env, capsys, action):
     code, out, _ = run([action, "--help"], capsys)
     assert code == 0 and f"webservice {action}" in out and "--tool" in out
     assert "--canonical" not in out  # hidden no-op
+
+
+# which options each action's --help shows (the others are accepted, hidden)
+HELP_OPTIONS = {
+    "start": {"--mem", "--cpu", "--replicas", "--health-check-path", "--routing", "--mount", "--json", "--dry-run",
+              "--timeout", "--tool", "--template", "--buildservice-image"},
+    "restart": {"--mem", "--cpu", "--replicas", "--health-check-path", "--routing", "--mount", "--json", "--dry-run",
+                "--timeout", "--tool", "--template", "--buildservice-image"},
+    "stop": {"--json", "--timeout", "--tool"},
+    "status": {"--json", "--check", "--tool"},
+    "logs": {"--follow", "--last", "--since", "--previous", "--tool", "--json"},
+    "shell": {"--mem", "--cpu", "--mount", "--template", "--buildservice-image", "--tool"},
+}
+EVERY_OPTION = set().union(*HELP_OPTIONS.values())
+
+
+@pytest.mark.parametrize("action,shown", sorted(HELP_OPTIONS.items()))
+def test_each_action_shows_only_its_options(env, capsys, action, shown):
+    code, out, _ = run([action, "--help"], capsys)
+    offered = set(re.findall(r"(--[a-z][-a-z]*)", out))
+    assert code == 0 and shown <= offered, shown - offered
+    assert not (EVERY_OPTION - shown - {"--template"}) & offered, (EVERY_OPTION - shown) & offered
+
+
+@pytest.mark.parametrize("argv,warned", [
+    (["status", "--mem", "1Gi"], "--mem has no effect on 'status'; ignored"),
+    (["stop", "--cpu", "1", "--replicas", "2"], "--cpu, --replicas have no effect on 'stop'; ignored"),
+    (["logs", "--routing", "ingress"], "--routing has no effect on 'logs'; ignored"),
+    (["status", "--template", "service.template"], None),  # scripts pass it to every action
+])
+def test_options_an_action_has_no_use_for_are_accepted_with_a_note(env, capsys, monkeypatch, argv, warned):
+    import webservice.output as output
+
+    seen = []
+    monkeypatch.setattr(output, "emit", lambda request, result: seen.append(list(request.warnings)) or 0)
+    monkeypatch.setattr("webservice.cli._dispatch", lambda request: None)
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert seen == [[warned] if warned else []]
 
 
 def test_no_arguments_shows_help(env, capsys):

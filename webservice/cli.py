@@ -146,28 +146,62 @@ class WebserviceGroup(click.Group):
         return list(ACTIONS)
 
 
-def _common(function):
-    """Options that every action accepts (as the old command did)."""
-    decorators = [
-        click.argument("type", required=False, metavar="[TYPE]", shell_complete=_complete_types),
-        click.option("--tool", metavar="NAME", help="Act for this tool (default: the tool account you are; env WEBSERVICE_TOOL)."),
-        click.option("--backend", metavar="BACKEND", help="Only 'kubernetes' (the grid engine is retired)."),
-        click.option("--template", metavar="PATH", help="Read service.template from PATH."),
-        click.option("-m", "--mem", metavar="QUANTITY", help="Memory limit, e.g. 1Gi or 1.5Gi (request: half)."),
-        click.option("-c", "--cpu", metavar="QUANTITY", help="CPU limit, e.g. 0.5 or 500m (request: half)."),
-        click.option("-r", "--replicas", type=REPLICAS, metavar="N", help="Number of pods (1-16)."),
-        click.option("--buildservice-image", metavar="IMAGE", help="Image for the buildservice type (default tool-<tool>/tool-<tool>:latest)."),
-        click.option("--health-check-path", metavar="PATH", help="HTTP path probed for startup, readiness and liveness."),
-        click.option("--mount", type=click.Choice(["all", "none"]), help="Mount the tool's NFS storage (default all)."),
-        click.option("--routing", type=click.Choice(["ingress", "legacy-path", "httproute"]), help="Routing object to create (default from config)."),
-        click.option("--json", "json_output", is_flag=True, help="Machine-readable output."),
-        click.option("--debug", is_flag=True, help="Show API requests and details of errors."),
-        click.option("--canonical", is_flag=True, hidden=True, help="Ignored (kept for old scripts)."),
-        click.option("--release", metavar="RELEASE", hidden=True, help="Ignored (kept for old scripts)."),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return function
+# The options that mean something to each action; the others are still accepted (the old
+# command took every option with every action, and scripts pass them) but hidden from its
+# --help, and a value given for one of them is reported as ignored.
+_MEANINGFUL = {
+    "start": None,  # all of them
+    "restart": None,
+    "stop": {"tool", "backend", "json_output", "debug"},
+    "status": {"tool", "backend", "json_output", "debug"},
+    "logs": {"tool", "backend", "json_output", "debug"},
+    "shell": {"type", "tool", "backend", "template", "mem", "cpu", "buildservice_image", "mount", "debug"},
+}
+_OPTION_NAMES = {"json_output": "--json", "buildservice_image": "--buildservice-image",
+                 "health_check_path": "--health-check-path"}
+
+
+def _common(action: str):
+    """Options that every action accepts (as the old command did); shown where they matter."""
+    shown = _MEANINGFUL[action]
+
+    def hidden(name: str) -> bool:
+        return shown is not None and name not in shown
+
+    def decorate(function):
+        decorators = [
+            click.argument("type", required=False, metavar="[TYPE]", shell_complete=_complete_types),
+            click.option("--tool", metavar="NAME", hidden=hidden("tool"), help="Act for this tool (default: the tool account you are; env WEBSERVICE_TOOL)."),
+            click.option("--backend", metavar="BACKEND", hidden=hidden("backend"), help="Only 'kubernetes' (the grid engine is retired)."),
+            click.option("--template", metavar="PATH", hidden=hidden("template"), help="Read service.template from PATH."),
+            click.option("-m", "--mem", metavar="QUANTITY", hidden=hidden("mem"), help="Memory limit, e.g. 1Gi or 1.5Gi (request: half)."),
+            click.option("-c", "--cpu", metavar="QUANTITY", hidden=hidden("cpu"), help="CPU limit, e.g. 0.5 or 500m (request: half)."),
+            click.option("-r", "--replicas", type=REPLICAS, metavar="N", hidden=hidden("replicas"), help="Number of pods (1-16)."),
+            click.option("--buildservice-image", metavar="IMAGE", hidden=hidden("buildservice_image"), help="Image for the buildservice type (default tool-<tool>/tool-<tool>:latest)."),
+            click.option("--health-check-path", metavar="PATH", hidden=hidden("health_check_path"), help="HTTP path probed for startup, readiness and liveness."),
+            click.option("--mount", type=click.Choice(["all", "none"]), hidden=hidden("mount"), help="Mount the tool's NFS storage (default all)."),
+            click.option("--routing", type=click.Choice(["ingress", "legacy-path", "httproute"]), hidden=hidden("routing"), help="Routing object to create (default from config)."),
+            click.option("--json", "json_output", is_flag=True, hidden=hidden("json_output"), help="Machine-readable output."),
+            click.option("--debug", is_flag=True, help="Show API requests and details of errors."),
+            click.option("--canonical", is_flag=True, hidden=True, help="Ignored (kept for old scripts)."),
+            click.option("--release", metavar="RELEASE", hidden=True, help="Ignored (kept for old scripts)."),
+        ]
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return decorate
+
+
+def _ignored(action: str, kwargs: dict) -> list[str]:
+    """Options given to an action that has no use for them (accepted, as the old command did)."""
+    shown = _MEANINGFUL[action]
+    if shown is None:
+        return []
+    # --template is passed by many scripts to every action: accepted without a word
+    names = ("mem", "cpu", "replicas", "buildservice_image", "health_check_path", "mount", "routing")
+    return [_OPTION_NAMES.get(n, "--" + n) for n in names
+            if n not in shown and kwargs.get(n) not in (None, False)]
 
 
 def _waiting(function):
@@ -197,11 +231,16 @@ def _request(action: str, ctx: click.Context, **kwargs) -> "Request":
             "the grid engine backend is retired: webservices run on Kubernetes only",
             hint="drop '--backend gridengine'",
         )
+    ignored = _ignored(action, kwargs)
     kwargs.pop("canonical", None)
     kwargs.pop("release", None)
     kwargs["json"] = kwargs.pop("json_output", False)
     kwargs["type"] = kwargs.pop("type", None)
-    return Request(action=action, extra_args=(ctx.obj or {}).get("extra"), **kwargs)
+    request = Request(action=action, extra_args=(ctx.obj or {}).get("extra"), **kwargs)
+    if ignored:
+        request.warnings.append(f"{', '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect "
+                                f"on '{action}'; ignored")
+    return request
 
 
 def _run(request, check: bool = True) -> int:
@@ -237,7 +276,7 @@ def _dispatch(request):
 
 
 @cli.command("start")
-@_common
+@_common("start")
 @_waiting
 @_dry_run
 @click.pass_context
@@ -247,7 +286,7 @@ def start_command(ctx, **kwargs):
 
 
 @cli.command("restart")
-@_common
+@_common("restart")
 @_waiting
 @_dry_run
 @click.pass_context
@@ -257,7 +296,7 @@ def restart_command(ctx, **kwargs):
 
 
 @cli.command("stop")
-@_common
+@_common("stop")
 @_waiting
 @click.pass_context
 def stop_command(ctx, **kwargs):
@@ -266,7 +305,7 @@ def stop_command(ctx, **kwargs):
 
 
 @cli.command("status")
-@_common
+@_common("status")
 @click.option("--check", is_flag=True,
               help="Exit with the state, like 'systemctl is-active': 0 ready, 3 stopped, 4 unhealthy.")
 @click.pass_context
@@ -281,7 +320,7 @@ def status_command(ctx, check, **kwargs):
 
 
 @cli.command("logs")
-@_common
+@_common("logs")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C ends).")
 @click.option("-l", "--last", type=click.IntRange(0, 100000), metavar="N", help="Only the last N lines (all pods merged).")
 @click.option("--since", metavar="DURATION", help="Only lines newer than DURATION (30s, 5m, 2h, 1d).")
@@ -293,7 +332,7 @@ def logs_command(ctx, **kwargs):
 
 
 @cli.command("shell")
-@_common
+@_common("shell")
 @click.pass_context
 def shell_command(ctx, **kwargs):
     """Open a shell (or run '-- CMD...') in a container like the webservice's."""
