@@ -27,7 +27,7 @@ function __webservice_state
             continue
         end
         string match -q -- '-*' $token; and continue
-        if test $action = -; and contains -- $token start stop restart status logs shell
+        if test $action = -; and contains -- $token start stop restart status logs shell types
             set action $token
         else if test $type = -
             set type $token
@@ -74,6 +74,7 @@ for cmd in webservice toolforge-webservice
     complete -c $cmd -n __webservice_no_action -a status -d 'Show whether it runs and serves.'
     complete -c $cmd -n __webservice_no_action -a logs -d 'Show the logs of every pod of the webservice, merged in time order.'
     complete -c $cmd -n __webservice_no_action -a shell -d 'Open a shell (or run \'-- CMD...\') in a container like the webservice\'s.'
+    complete -c $cmd -n __webservice_no_action -a types -d 'List the webservice types: runner, image, and which are deprecated (and their successor).'
     complete -c $cmd -n __webservice_no_type -a '(__webservice_types)' -d type
     complete -c $cmd -n '__webservice_action_is start' -l tool -x -d 'Act for this tool (default: the tool account you are; env WEBSERVICE_TOOL).'
     complete -c $cmd -n '__webservice_action_is start' -l backend -x -d 'Only \'kubernetes\' (the grid engine is retired).'
@@ -138,6 +139,10 @@ for cmd in webservice toolforge-webservice
     complete -c $cmd -n '__webservice_action_is shell' -l mount -x -a 'all none' -d 'Mount the tool\'s NFS storage (default all).'
     complete -c $cmd -n '__webservice_action_is shell' -l debug -d 'Show API requests and details of errors.'
     complete -c $cmd -n '__webservice_action_is shell' -s h -l help -d 'Show the help and exit.'
+    complete -c $cmd -n '__webservice_action_is types' -l tool -x -d 'Act for this tool (default: the tool account you are; env WEBSERVICE_TOOL).'
+    complete -c $cmd -n '__webservice_action_is types' -l json -d 'Machine-readable output.'
+    complete -c $cmd -n '__webservice_action_is types' -l debug -d 'Show API requests and details of errors.'
+    complete -c $cmd -n '__webservice_action_is types' -s h -l help -d 'Show the help and exit.'
     complete -c $cmd -n '__webservice_no_action' -l tool -x -d 'Act for this tool (default: the tool account you are; env WEBSERVICE_TOOL).'
     complete -c $cmd -n '__webservice_no_action' -l backend -x -d 'Only \'kubernetes\' (the grid engine is retired).'
     complete -c $cmd -n '__webservice_no_action' -l template -r -F -d 'Read service.template from PATH.'

@@ -22,7 +22,7 @@ import click
 from webservice import __version__
 from webservice.errors import UsageError
 
-ACTIONS = ("start", "stop", "restart", "status", "logs", "shell")
+ACTIONS = ("start", "stop", "restart", "status", "logs", "shell", "types")
 # options that take a value (so that their value is not taken for the type or action)
 VALUE_OPTIONS = {
     "--backend", "--template", "-m", "--mem", "-c", "--cpu", "-r", "--replicas",
@@ -61,8 +61,8 @@ def normalise_argv(argv: list[str]) -> tuple[list[str], tuple[str, ...] | None]:
             near = [m for p in positionals for m in difflib.get_close_matches(p, ACTIONS, n=1, cutoff=0.6)]
             if near:
                 raise UsageError(
-                    f"unknown action {positionals[-1][:40]!r}; did you mean {near[0]!r}?",
-                    hint=f"use one of {', '.join(ACTIONS)}, e.g. '{prog_name()} {near[0]}'",
+                    f"unknown action {positionals[-1][:40]!r}",
+                    hint=f"did you mean {near[0]!r}? Actions: {', '.join(ACTIONS)}",
                 )
             raise UsageError(
                 f"no action given (got {' '.join(positionals)[:60]!r})",
@@ -128,6 +128,7 @@ class WebserviceGroup(click.Group):
             "logs -f",
             "--dry-run python3.11 start",
             "shell -- ls -l",
+            "types",
         ]
         with formatter.section("Examples"):
             for example in examples:
@@ -156,6 +157,7 @@ _MEANINGFUL = {
     "status": {"tool", "backend", "json_output", "debug"},
     "logs": {"tool", "backend", "json_output", "debug"},
     "shell": {"type", "tool", "backend", "template", "mem", "cpu", "buildservice_image", "mount", "debug"},
+    "types": {"tool", "json_output", "debug"},
 }
 _OPTION_NAMES = {"json_output": "--json", "buildservice_image": "--buildservice-image",
                  "health_check_path": "--health-check-path"}
@@ -219,7 +221,7 @@ def _dry_run(function):
 def cli():
     """Run your tool's website on Toolforge Kubernetes.
 
-    ACTION is one of start, stop, restart, status, logs, shell.
+    ACTION is one of start, stop, restart, status, logs, shell, types.
     """
 
 
@@ -270,6 +272,10 @@ def _dispatch(request):
         from webservice.shell import shell
 
         return shell(request)
+    if request.action == "types":
+        from webservice.typelist import list_types
+
+        return list_types(request)
     from webservice import lifecycle
 
     return getattr(lifecycle, request.action)(request)
@@ -337,6 +343,14 @@ def logs_command(ctx, **kwargs):
 def shell_command(ctx, **kwargs):
     """Open a shell (or run '-- CMD...') in a container like the webservice's."""
     return _run(_request("shell", ctx, **kwargs))
+
+
+@cli.command("types")
+@_common("types")
+@click.pass_context
+def types_command(ctx, **kwargs):
+    """List the webservice types: runner, image, and which are deprecated (and their successor)."""
+    return _run(_request("types", ctx, **kwargs))
 
 
 def _terminate(signum, frame):  # noqa: ARG001

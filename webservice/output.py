@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from webservice import errors
 
@@ -197,6 +198,38 @@ def _(result: "LogsResult", request) -> None:
 def _(result: "ShellResult", request) -> None:
     if result.cleanup_problem:
         warn(result.cleanup_problem)
+
+
+@drawer("TypesResult")
+def _(result: "TypesResult", request) -> None:
+    if request.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("TYPE", "RUNNER", "IMAGE", "STATE"):
+        table.add_column(column, no_wrap=True)
+    for t in result.types:
+        state = "stable"
+        if t.deprecated:
+            state = "deprecated" + (f": use {t.replacement}" if t.replacement else "")
+        table.add_row(t.name, t.runner or "-", t.image or "the tool's own image (toolforge build)", state)
+    # a pipe or a file gets whole lines (scripts cut columns), a terminal its own width
+    import io
+
+    width = Console().width if sys.stdout.isatty() else 400
+    buffer = io.StringIO()
+    Console(file=buffer, highlight=False, width=width, color_system=None).print(table)
+    for line in buffer.getvalue().splitlines():
+        print(line.rstrip())
+    where = {"cluster": "the cluster's image catalogue", "cache": "the cluster's image catalogue (cached)",
+             "builtin": "the built-in list (the cluster's catalogue was not read)"}[result.source]
+    when = ""
+    if result.fetched_at:
+        when = time.strftime(", read %Y-%m-%d %H:%M UTC", time.gmtime(result.fetched_at))
+    print(f"From {where}{when}. Start one with '{_prog()} TYPE start'.")
 
 
 # --- start / stop / restart / status (issue 4) ----------------------------------------------
