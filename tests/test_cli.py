@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -204,8 +205,10 @@ BAD = [
     (["start", "python3.11", "--dry-run", "--cpu", "-1"], 2, "--cpu"),
     (["start", "python3.11", "--dry-run", "--cpu", "0.0001"], 2, "millicore"),
     (["start", "python3.11", "--dry-run", "--mem", "512"], 2, "1Mi"),
-    (["start", "python3.11", "--dry-run", "--replicas", "0"], 2, "replicas"),
-    (["start", "python3.11", "--dry-run", "--replicas", "many"], 2, "replicas"),
+    (["start", "python3.11", "--dry-run", "--replicas", "0"], 2, "--replicas: '0' is not a number of pods from 1 to 16; to stop"),
+    (["start", "python3.11", "--dry-run", "--replicas", "17"], 2, "--replicas: '17' is not a number of pods from 1 to 16"),
+    (["start", "python3.11", "--dry-run", "--replicas", "many"], 2, "--replicas: 'many' is not a number of pods"),
+    (["start", "python3.11", "--dry-run", "--cpu", "abc"], 2, "--cpu: 'abc' is not a Kubernetes quantity; write a number of cores, e.g. 0.5, 500m, 1"),
     (["start", "pyhton3.11", "--dry-run"], 2, "did you mean 'python3.11'"),
     (["start", "python3.11", "--dry-run", "--backend", "gridengine"], 2, "grid engine"),
     (["--backend", "gridengine", "python3.11", "start"], 2, "grid engine"),
@@ -313,6 +316,45 @@ def test_action_help(env, capsys, action):
     code, out, _ = run([action, "--help"], capsys)
     assert code == 0 and f"webservice {action}" in out and "--tool" in out
     assert "--canonical" not in out  # hidden no-op
+
+
+# which options each action's --help shows (the others are accepted, hidden)
+HELP_OPTIONS = {
+    "start": {"--mem", "--cpu", "--replicas", "--health-check-path", "--routing", "--mount", "--json", "--dry-run",
+              "--timeout", "--tool", "--template", "--buildservice-image"},
+    "restart": {"--mem", "--cpu", "--replicas", "--health-check-path", "--routing", "--mount", "--json", "--dry-run",
+                "--timeout", "--tool", "--template", "--buildservice-image"},
+    "stop": {"--json", "--timeout", "--tool"},
+    "status": {"--json", "--check", "--tool"},
+    "logs": {"--follow", "--last", "--since", "--previous", "--tool", "--json"},
+    "shell": {"--mem", "--cpu", "--mount", "--template", "--buildservice-image", "--tool"},
+}
+EVERY_OPTION = set().union(*HELP_OPTIONS.values())
+
+
+@pytest.mark.parametrize("action,shown", sorted(HELP_OPTIONS.items()))
+def test_each_action_shows_only_its_options(env, capsys, action, shown):
+    code, out, _ = run([action, "--help"], capsys)
+    offered = set(re.findall(r"(--[a-z][-a-z]*)", out))
+    assert code == 0 and shown <= offered, shown - offered
+    assert not (EVERY_OPTION - shown - {"--template"}) & offered, (EVERY_OPTION - shown) & offered
+
+
+@pytest.mark.parametrize("argv,warned", [
+    (["status", "--mem", "1Gi"], "--mem has no effect on 'status'; ignored"),
+    (["stop", "--cpu", "1", "--replicas", "2"], "--cpu, --replicas have no effect on 'stop'; ignored"),
+    (["logs", "--routing", "ingress"], "--routing has no effect on 'logs'; ignored"),
+    (["status", "--template", "service.template"], None),  # scripts pass it to every action
+])
+def test_options_an_action_has_no_use_for_are_accepted_with_a_note(env, capsys, monkeypatch, argv, warned):
+    import webservice.output as output
+
+    seen = []
+    monkeypatch.setattr(output, "emit", lambda request, result: seen.append(list(request.warnings)) or 0)
+    monkeypatch.setattr("webservice.cli._dispatch", lambda request: None)
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert seen == [[warned] if warned else []]
 
 
 def test_no_arguments_shows_help(env, capsys):
@@ -468,3 +510,38 @@ def test_sigterm_ends_with_a_word_and_143(env, tmp_path):
         listener.close()
     assert process.returncode == 143, err
     assert "terminated" in err and "Traceback" not in err
+
+
+# --- --json and --debug are ours only before '--'; main(argv) reads argv, not sys.argv ----------
+
+FLAG_PLACES = [
+    # (argv, JSON error expected on stdout, debug detail expected)
+    (["shell", "--json", "--", "jq"], True, False),
+    (["shell", "--", "jq", "--json"], False, False),
+    (["shell", "--", "grep", "--debug"], False, False),
+    (["--json", "status", "--", "x", "--json"], True, False),
+]
+
+
+@pytest.mark.parametrize("argv,json_error,debug", FLAG_PLACES)
+def test_json_and_debug_after_double_dash_belong_to_the_command(env, capsys, argv, json_error, debug):
+    code, out, err = run(argv, capsys)  # no kubeconfig: every one of these fails
+    assert code == 7, err
+    assert (out.strip().startswith("{") and '"error"' in out) is json_error, out
+    assert ("debug:" in err) is debug
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_in_process_main_reads_its_argument_not_sys_argv(env, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["webservice", "--json", "--debug", "status"])
+    code, out, err = run(["status"], capsys)
+    assert code == 7 and out == ""  # sys.argv's --json would have printed a JSON error
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("typed,successor", [("php7.4", "php8.2"), ("python3.9", "python3.11"), ("node16", "node18")])
+def test_a_deprecated_type_starts_with_a_warning_naming_its_successor(env, capsys, typed, successor):
+    code, out, err = run(["--dry-run", typed, "start"], capsys)
+    assert code == 0 and out
+    assert err.strip() == (f"webservice: warning: type {typed} is deprecated and will be removed; "
+                           f"move to {successor} (see 'webservice types')")

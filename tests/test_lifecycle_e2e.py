@@ -100,7 +100,7 @@ def test_healthy_start_status_stop(env):
 
     text = run(env, "status")
     assert text.returncode == 0
-    assert text.stdout.startswith("mytool: running, 1/1 pods ready")
+    assert text.stdout.startswith("Your webservice of type python3.11 is running\nmytool: running, 1/1 pods ready")
     for word in ("type:", "python3.11", "URL:", "image:", "resources:", "started:", "NAME", "READY", "RESTARTS"):
         assert word in text.stdout
 
@@ -433,7 +433,7 @@ def test_forbidden(env):
 
 def test_server_errors_are_retried_then_explained(env):
     env.standin.add_fault(status=503, path="/deployments", times=2)
-    assert run(env, "status").returncode == 3
+    assert run(env, "status", "--check").returncode == 3
     assert len(requests(env)) == 3
     env.standin.add_fault(status=500, path="/deployments", times=100)
     result = run(env, "status")
@@ -456,7 +456,7 @@ def test_connection_refused(env):
 
 def test_debug_shows_requests(env):
     result = run(env, "status", "--debug")
-    assert result.returncode == 3
+    assert result.returncode == 0
     assert "webservice: debug: GET /apis/apps/v1/namespaces/tool-mytool/deployments" in result.stderr
     assert "BEGIN" not in result.stderr
 
@@ -618,3 +618,35 @@ def test_json_outcomes(env):
     missing = run(env, "status", "--json", env_extra={"KUBECONFIG": "/nonexistent/config"})
     assert missing.returncode == 7
     assert json.loads(missing.stdout)["error"]["kind"] == "KubeconfigError"
+
+
+# --- status exit codes: plain status succeeds whenever it found out the state ---------------
+
+
+def _bring_to(env, state: str) -> None:
+    if state == "running":
+        start_healthy(env)
+    elif state == "crashing":
+        env.standin.scenario = "crashloop"
+        assert run(env, "python3.11", "start").returncode == 5
+
+
+@pytest.mark.parametrize("state,headline,plain,check", [
+    ("stopped", "Your webservice is not running", 0, 3),
+    ("running", "Your webservice of type python3.11 is running", 0, 0),
+    ("crashing", "Your webservice of type python3.11 is running", 0, 4),
+])
+def test_status_exit_codes_plain_check_and_json(env, state, headline, plain, check):
+    _bring_to(env, state)
+    result = run(env, "status")
+    assert (result.returncode, result.stdout.splitlines()[0]) == (plain, headline), result.stderr
+    assert run(env, "status", "--check").returncode == check
+    code, data = status_json(env)
+    assert code == check and data["state"] == state  # --json keeps the state codes
+
+
+@pytest.mark.parametrize("args", [["status"], ["status", "--check"], ["status", "--json"]])
+def test_status_that_cannot_find_out_fails_in_every_form(env, args):
+    os.unlink(env.kubeconfig)
+    result = run(env, *args)
+    assert result.returncode == 7 and "Your webservice" not in result.stdout

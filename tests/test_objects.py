@@ -185,7 +185,9 @@ def test_reference_section_2_facts(tmp_path):
     assert container["image"].endswith("toolforge-php82-sssd-web:latest")
     assert container["resources"] == {
         "limits": {"cpu": "500m", "memory": "512Mi"},
-        "requests": {"cpu": "125m", "memory": "256Mi"},
+        # REFERENCE 5 gives the old default request 0.125; issue 13 asks that the default follow
+        # the rule of --cpu (request = limit / 2), so that 'start' and 'start --cpu 0.5' agree
+        "requests": {"cpu": "250m", "memory": "256Mi"},
     }
     assert service["metadata"]["name"] == "mytool"
     assert service["spec"] == {
@@ -258,3 +260,21 @@ def test_builders_are_pure(tmp_path):
     first = objects.build_all(spec)
     first[0]["metadata"]["labels"]["x"] = "y"
     assert "x" not in objects.build_all(spec)[0]["metadata"]["labels"]
+
+
+@pytest.mark.parametrize("option", [[], ["--cpu", "0.5"], ["--cpu", "500m"]])
+def test_default_cpu_request_follows_the_rule_of_the_cpu_option(option, tmp_path, monkeypatch):
+    from webservice.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("WEBSERVICE_TOOL", "mytool")
+    import io
+    import contextlib
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done:
+        main(["--dry-run", "python3.11", "start", *option])
+    assert done.value.code == 0
+    deployment = next(d for d in yaml.safe_load_all(out.getvalue()) if d and d["kind"] == "Deployment")
+    resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {"limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "250m", "memory": "256Mi"}}

@@ -42,8 +42,11 @@ def _status_message(body: bytes | str) -> tuple[str, str, dict]:
     return _short(body), "", {}
 
 
-def translate_http_error(code: int, body: bytes | str, *, server: str, what: str, namespace: str | None) -> ClusterError:
-    """The ClusterError for an HTTP error answer; ``what`` is e.g. 'GET Deployment mytool'."""
+def translate_http_error(code: int, body: bytes | str, *, server: str, what: str, namespace: str | None,
+                         as_tool: bool = False) -> ClusterError:
+    """The ClusterError for an HTTP error answer; ``what`` is e.g. 'GET Deployment mytool'.
+
+    ``as_tool``: the Unix user already is the tool, so a 'become <tool>' hint would mislead."""
     message, reason, _details = _status_message(body)
     if code == 401:
         return AuthenticationError(
@@ -56,9 +59,13 @@ def translate_http_error(code: int, body: bytes | str, *, server: str, what: str
         if "exceeded quota" in message or "quota" in reason.lower():
             return QuotaExceededError(f"the namespace quota does not allow this: {message}",
                                       hint="ask for less (--cpu, --mem, --replicas) or stop other jobs first")
-        return ForbiddenError(f"not allowed to {what}: {message}",
-                              hint=f"a tool may only act in its own namespace ({namespace or 'tool-<tool>'}); "
-                              "are you the right tool ('become <tool>')?")
+        if as_tool:
+            hint = (f"the tool's account may not do this in {namespace or 'its namespace'}; if it should, "
+                    "ask on #wikimedia-cloud (the cluster's policy for tools may have changed)")
+        else:
+            hint = (f"a tool may only act in its own namespace ({namespace or 'tool-<tool>'}); "
+                    "are you the right tool ('become <tool>')?")
+        return ForbiddenError(f"not allowed to {what}: {message}", hint=hint)
     if code == 404:
         return NotFoundError(f"{what}: not found ({message})")
     if code == 409:

@@ -103,6 +103,12 @@ def _natural_key(name: str) -> tuple:
     return tuple(-int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
+def _family(name: str) -> str:
+    """The language of a type name: its leading letters (``python3.11`` -> ``python``)."""
+    match = re.match(r"[A-Za-z]+", name)
+    return match.group(0).lower() if match else ""
+
+
 def _prog() -> str:
     return "toolforge webservice" if os.environ.get("TOOLFORGE_CLI") else "webservice"
 
@@ -140,31 +146,44 @@ class Catalogue:
         found = self._index.get(name)
         if found is not None:
             return found
-        message = f"unknown webservice type '{name}'"
+        shown = name if len(name) <= 40 else name[:37] + "..."
         suggestion = self.suggest(name)
-        if suggestion:
-            message += f"; did you mean '{suggestion}'?"
         listed = ", ".join(
             n + (" (deprecated)" if self.types[n].deprecated else "") for n in self.names()
         )
-        hint = f"valid types: {listed} (see '{_prog()} --help')"
-        raise UnknownTypeError(message, hint=hint)
+        hint = f"valid types: {listed} (see '{_prog()} types')"
+        if suggestion:
+            hint = f"did you mean '{suggestion}'? " + hint[0].upper() + hint[1:]
+        raise UnknownTypeError(f"unknown webservice type {shown!r}", hint=hint)
 
     def suggest(self, name: str) -> str | None:
-        """The canonical name closest to ``name`` (a typo, another case), if one is close."""
+        """The type ``name`` most likely meant: the same name in another case, else the
+        nearest *current* type (the newest of its family, e.g. ``php5`` -> ``php8.2``, or a
+        close spelling); never a deprecated one for a name that is not one."""
         if not isinstance(name, str) or not name:
             return None
         folded = {k.lower(): t.name for k, t in self._index.items()}
         if name.lower() in folded:
             return folded[name.lower()]
-        # "python", "php", "node": the newest stable type of that family.
-        family = [n for n in self.names() if n.lower().startswith(name.lower())]
+        current = {k.lower(): t.name for k, t in self._index.items() if not t.deprecated}
+        family = _family(name)
         if family:
-            return family[0]
+            newest = [n for n in self.names(include_deprecated=False) if _family(n) == family]
+            if newest:
+                return newest[0]
         import difflib
 
-        close = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
-        return folded[close[0]] if close else None
+        close = difflib.get_close_matches(name.lower(), list(current), n=1, cutoff=0.6)
+        return current[close[0]] if close else None
+
+    def suggest_replacement(self, name: str) -> str | None:
+        """For a deprecated type, the newest current type of its family (``php7.4`` ->
+        ``php8.2``); None when there is none or ``name`` is not deprecated."""
+        found = self._index.get(name)
+        if found is None or not found.deprecated:
+            return None
+        newest = [n for n in self.names(include_deprecated=False) if _family(n) == _family(found.name)]
+        return newest[0] if newest else None
 
     def names(self, include_deprecated: bool = True) -> list[str]:
         """Canonical names: stable ones first, then deprecated ones, each naturally sorted

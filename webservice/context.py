@@ -80,9 +80,11 @@ class Context:
             now=now,
         )
         if spec.deprecated:
+            newer = catalogue.suggest_replacement(spec.type_name)
+            move = f"move to {newer}" if newer else "move to a newer one"
             self.warnings.append(
-                f"type {spec.type_name} is deprecated and will be removed; "
-                "move to a newer one (see 'webservice --help')"
+                f"type {spec.type_name} is deprecated and will be removed; {move} "
+                "(see 'webservice types')"
             )
         return spec
 

@@ -105,16 +105,6 @@ class UnhealthyError(WebserviceError):
     exit_code = EXIT_UNHEALTHY
 
 
-class FailedToStartError(WebserviceError):
-    """The webservice was submitted but did not become ready; the message says why."""
-
-    exit_code = EXIT_FAILED_TO_START
-
-
-class WaitTimeoutError(FailedToStartError):
-    """Waiting for readiness took longer than --timeout."""
-
-
 class AlreadyRunningError(WebserviceError):
     exit_code = EXIT_ALREADY_RUNNING
 

@@ -357,6 +357,11 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
         result = StartResult(action=action, tool=tool, outcome="interrupted", type=request.type,
                              exit_code=_exit_code(exc), elapsed=time.monotonic() - begin, message=UNCHANGED)
         return result
+    from webservice.output import announce
+
+    # the line scripts and Toolforge's own tests grep for, before anything is changed
+    announce(request, f"Restarting webservice of type {spec.type_name}..." if restart
+             else f"Starting webservice of type {spec.type_name}...")
     since = time.time()
     with _shielded() as interrupted:
         applied = _apply_all(cluster, built, rollback=current is None)
@@ -492,6 +497,10 @@ def _stop_locked(request, lock: _ToolLock) -> StopResult:
         return StopResult(tool=tool, was_running=False, pods_gone=False, exit_code=_exit_code(exc),
                           message=UNCHANGED, elapsed=time.monotonic() - begin)
     deleted = []
+    if found:
+        from webservice.output import announce
+
+        announce(request, "Stopping webservice")
     with _shielded() as interrupted:
         for kind, item in found:
             meta = item["metadata"]

@@ -48,7 +48,9 @@ BACKENDS = ("kubernetes",)
 MOUNTS = ("all", "none")
 MAX_REPLICAS = 16
 DEFAULT_LIMITS = {"cpu": Decimal("0.5"), "memory": Decimal(512 * 2**20)}
-DEFAULT_REQUESTS = {"cpu": Decimal("0.125"), "memory": Decimal(256 * 2**20)}
+# requests follow the limits by the same rule as --cpu/--mem (half, rounded up to 1m)
+DEFAULT_REQUESTS = {"cpu": quantity.cpu_request_for(DEFAULT_LIMITS["cpu"]),
+                    "memory": quantity.memory_request_for(DEFAULT_LIMITS["memory"])}
 PROFILE_LIMITS = {"default": {}, "jdk": {"memory": Decimal(2**30)}}
 _IMAGE_PATH = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
 _HEALTH_PATH = re.compile(r"^/[\x21-\x7e]{0,1023}$")
