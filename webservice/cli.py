@@ -89,7 +89,8 @@ class _Replicas(click.ParamType):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         text = str(value).strip()
-        count = int(text) if text.isdigit() else None
+        # ASCII digits only: str.isdigit() and int() also take '٣' and '1_0'
+        count = int(text) if text and len(text) <= 6 and all("0" <= c <= "9" for c in text) else None
         if count is None or not 1 <= count <= MAX_REPLICAS:
             shown = text if len(text) <= 20 else text[:17] + "..."
             hint = f"to stop the webservice, run '{prog_name()} stop'" if count == 0 else "e.g. --replicas 2"

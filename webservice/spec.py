@@ -52,8 +52,9 @@ DEFAULT_LIMITS = {"cpu": Decimal("0.5"), "memory": Decimal(512 * 2**20)}
 DEFAULT_REQUESTS = {"cpu": quantity.cpu_request_for(DEFAULT_LIMITS["cpu"]),
                     "memory": quantity.memory_request_for(DEFAULT_LIMITS["memory"])}
 PROFILE_LIMITS = {"default": {}, "jdk": {"memory": Decimal(2**30)}}
-_IMAGE_PATH = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
-_HEALTH_PATH = re.compile(r"^/[\x21-\x7e]{0,1023}$")
+# \Z, not $: '$' also matches before a final newline ('/healthz\n' is not a path)
+_IMAGE_PATH = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?\Z")
+_HEALTH_PATH = re.compile(r"^/[\x21-\x7e]{0,1023}\Z")
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def resolve_spec(
     requests["memory"] = min(requests["memory"], limits["memory"])
 
     replicas = chosen.get("replicas", 1)
-    if isinstance(replicas, str) and replicas.strip().isdigit():
+    if isinstance(replicas, str) and re.fullmatch(r"[0-9]{1,6}", replicas.strip()):  # ASCII digits only
         replicas = int(replicas)
     if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= MAX_REPLICAS:
         raise InputError(

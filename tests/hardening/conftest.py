@@ -233,18 +233,32 @@ def snapshot(root: Path) -> dict:
     return found
 
 
-def assert_refused_or_fine(result: CliResult, *, allow_success: bool = True) -> None:
-    """The bad-input property: success, or a non-zero exit with ONE stderr line
-    ``webservice: error: ...``; never a traceback or an internal error."""
+def assert_clean(result: CliResult) -> None:
+    """Whatever the verdict: never a traceback or an internal error; a success says at most
+    warnings on stderr, a refusal exactly ONE line ``webservice: error: ...``."""
     assert not TRACEBACK.search(result.err), result.err
     assert "internal error" not in result.err, result.err
     assert result.code != 1, result.err
     if result.code == 0:
-        assert allow_success, f"accepted: {result.out[:300]}"
         assert all(line.startswith("webservice: warning: ") for line in result.err_lines), result.err
         return
     assert len(result.err_lines) == 1, result.err
     assert result.err_lines[0].startswith("webservice: error: "), result.err
+
+
+def assert_verdict(result: CliResult, expected: str, what: object = "") -> None:
+    """The bad-input property with its oracle (``tests/hardening/oracles.py``): the input
+    must be accepted (exit 0), refused (one error line, non-zero), or, only where no simple
+    rule decides, either of the two cleanly."""
+    from tests.hardening import oracles
+
+    assert_clean(result)
+    if expected == oracles.ACCEPT:
+        assert result.code == 0, f"{what!r} must be accepted: {result.err}"
+    elif expected == oracles.REFUSE:
+        assert result.code != 0, f"{what!r} must be refused, was accepted: {result.out[:300]}"
+    else:
+        assert expected == oracles.EITHER, expected
 
 
 # --- end-to-end -------------------------------------------------------------------------------
