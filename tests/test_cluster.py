@@ -436,10 +436,15 @@ def test_pod_log_and_follow(cluster, standin):
     first = next(lines)
     assert first
     standin.append_log("tool-mytool", "p1", "hello from the test")
+    seen = []
     for line in lines:
+        seen.append(line)
         if line == "hello from the test":
             break
+    else:  # the stream ended without the appended line: follow did not follow
+        pytest.fail(f"the appended line never came; the stream ended after {seen!r}")
     lines.close()
+    assert seen[-1] == "hello from the test" and "hello from the test" not in text
 
 
 # --- what it must not import ------------------------------------------------------------------
