@@ -261,6 +261,8 @@ BAD_FILES = [
     ("service.template", "- a\n- b\n", "mapping"),
     ("service.template", "type: python3.11\nextra_args: --port 8000\n", "extra_args"),
     ("service.template", "type: python3.11\ncpu: [1]\n", "cpu"),
+    ("service.template", "type: python3.11\nreplicas: 17\n", "replicas"),
+    ("service.template", "type: python3.11\nreplicas: 0\n", "replicas"),
     ("service.template", "type: python3.11\nmem: 1.5 Gi\n", "mem"),
     ("service.template", "type: [\n", "YAML"),
     ("service.manifest", "\x00\x01garbage: [", "service.manifest"),
