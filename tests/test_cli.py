@@ -552,3 +552,81 @@ def test_a_deprecated_type_starts_with_a_warning_naming_its_successor(env, capsy
     assert code == 0 and out
     assert err.strip() == (f"webservice: warning: type {typed} is deprecated and will be removed; "
                            f"move to {successor} (see 'webservice types')")
+
+
+# --- only the site config sets routing hosts (issue 16, defect 2) -------------------------------
+
+HOST_SOURCES = [
+    # (where, key, value, accepted, host routed)
+    ("env", "WEBSERVICE_LEGACY_HOST", "othertool.toolforge.org", False, None),
+    ("env", "WEBSERVICE_PROJECT", "evil", False, None),
+    ("user", "legacy_host", "othertool.toolforge.org", False, None),
+    ("user", "project", "evil", False, None),
+    ("site", "legacy_host", "legacy.example.org", True, "legacy.example.org"),
+    ("site", "project", "toolsbeta", True, "toolsbeta.wmflabs.org"),
+    (None, None, None, True, "tools.wmflabs.org"),
+]
+
+
+@pytest.mark.parametrize("where,key,value,accepted,host", HOST_SOURCES)
+def test_legacy_host_comes_only_from_the_site_config(env, capsys, monkeypatch, where, key, value, accepted, host):
+    if where == "env":
+        monkeypatch.setenv(key, value)
+    elif where == "user":
+        path = Path(env["XDG_CONFIG_HOME"]) / "toolforge" / "webservice.yaml"
+        path.parent.mkdir(parents=True)
+        path.write_text(f"{key}: {value}\n")
+    elif where == "site":
+        Path(env["WEBSERVICE_SITE_CONFIG"]).write_text(f"{key}: {value}\n")
+    code, out, err = run(["--dry-run", "--routing", "legacy-path", "python3.11", "start"], capsys)
+    if not accepted:
+        assert code == 2 and out == ""
+        assert f"{key.removeprefix('WEBSERVICE_').lower()} " in err and "only the site config sets routing hosts" in err
+        assert len(err.strip().splitlines()) == 1
+        return
+    assert code == 0, err
+    ingress = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Ingress"]
+    assert [r["host"] for i in ingress for r in i["spec"]["rules"]] == [host]
+
+
+def _pod_contexts(out: str) -> tuple[dict, dict]:
+    deployment = next(d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    return pod["securityContext"], pod["containers"][0]["securityContext"]
+
+
+@pytest.mark.parametrize("site,env_uid,uid,gid", [
+    ("", None, None, None),  # no such account here, nothing configured: the image's user, still non-root
+    ("run_as_uid: 52503\nrun_as_gid: 52504\n", None, 52503, 52504),
+    ("run_as_uid: 52503\n", "1234", 52503, None),  # the environment cannot change who pods run as
+])
+def test_pods_run_as_the_site_or_account_ids_never_as_root(env, capsys, monkeypatch, site, env_uid, uid, gid):
+    Path(env["WEBSERVICE_SITE_CONFIG"]).write_text(site)
+    if env_uid:
+        monkeypatch.setenv("WEBSERVICE_RUN_AS_UID", env_uid)
+    code, out, err = run(["--dry-run", "python3.11", "start"], capsys)
+    assert code == 0, err
+    pod, container = _pod_contexts(out)
+    assert pod.get("runAsUser") == uid and pod.get("runAsGroup") == gid and pod.get("fsGroup") == gid
+    assert pod["runAsNonRoot"] is True and pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "privileged": False,
+                         "runAsNonRoot": True, **({"runAsUser": uid} if uid else {}),
+                         **({"runAsGroup": gid} if gid else {})}
+
+
+def test_who_pods_run_as_cannot_be_set_in_the_user_config(env, capsys):
+    path = Path(env["XDG_CONFIG_HOME"]) / "toolforge" / "webservice.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("run_as_uid: 1234\n")
+    code, out, err = run(["--dry-run", "python3.11", "start"], capsys)
+    assert code == 2 and "'run_as_uid' may only be set in the site config" in err and out == ""
+
+
+def test_a_tool_account_runs_its_pods_as_itself(env, capsys, monkeypatch):
+    import webservice.tool as tool_mod
+
+    monkeypatch.setattr(tool_mod, "account_ids", lambda user: (52503, 52503) if user == "tools.mytool" else (None, None))
+    code, out, err = run(["--dry-run", "python3.11", "start"], capsys)
+    pod, container = _pod_contexts(out)
+    assert (pod["runAsUser"], pod["runAsGroup"], pod["fsGroup"]) == (52503, 52503, 52503)
+    assert (container["runAsUser"], container["runAsGroup"]) == (52503, 52503)

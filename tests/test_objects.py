@@ -25,7 +25,7 @@ from webservice.tool import Tool
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2026, 11, 26, 10, 0, 0, tzinfo=timezone.utc)
-TOOL = Tool(name="mytool", project="tools", home="/data/project/mytool", source="override")
+TOOL = Tool(name="mytool", project="tools", home="/data/project/mytool", source="override", uid=52503, gid=52503)
 
 
 def make_spec(tmp_path, config: Config | None = None, template=None, manifest=None, **cli):

@@ -48,16 +48,30 @@ class Config:
     project: str = ""
     catalogue_ttl: int = 3600
     timeout: int = 180
+    # the uid and gid pods run as; 0: the tool's Unix account (site config only, for sites
+    # whose accounts differ, such as a local development cluster)
+    run_as_uid: int = 0
+    run_as_gid: int = 0
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # the domains the site routes (defaults and site file only): routing hosts are checked
     # against these, so that a user or environment setting cannot aim an Ingress elsewhere
     site_domains: tuple = field(default=(), compare=False)
+    # the same for the legacy host and the project (defaults and site file only)
+    site_legacy_host: str = field(default="", compare=False)
+    site_project: str = field(default="", compare=False)
 
     def effective_legacy_host(self, project: str) -> str:
         return self.legacy_host or f"{project}.wmflabs.org"
 
+    def site_legacy_host_for(self, project: str) -> str:
+        """The legacy host the site routes: never one from the user's config or environment."""
+        return self.site_legacy_host or f"{self.site_project or project}.wmflabs.org"
 
-KEYS = tuple(f.name for f in fields(Config) if f.name not in ("sources", "site_domains"))
+
+KEYS = tuple(f.name for f in fields(Config) if f.name not in ("sources", "site_domains", "site_legacy_host",
+                                                                "site_project"))
+# keys only the site file may set: who the pods run as is not the user's to choose
+SITE_ONLY = ("run_as_uid", "run_as_gid")
 
 
 def _check_host(value: Any) -> str:
@@ -100,6 +114,12 @@ def _check_bool(value: Any) -> bool:
     raise ValueError("true or false")
 
 
+def _check_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise ValueError("a uid or gid (a whole number; 0 means the tool's own account)")
+    return value
+
+
 def _check_positive_int(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("a whole number of seconds")
@@ -124,6 +144,8 @@ CHECKS = {
     "project": _check_optional_name,
     "catalogue_ttl": _check_positive_int,
     "timeout": _check_positive_int,
+    "run_as_uid": _check_id,
+    "run_as_gid": _check_id,
 }
 
 
@@ -196,17 +218,23 @@ def load_config(
     values: dict[str, Any] = {}
     sources: dict[str, str] = {key: "default" for key in KEYS}
 
-    def layer(data: Mapping, origin: str) -> None:
+    def layer(data: Mapping, origin: str, site: bool = False) -> None:
         for key, value in _normalise(data, origin).items():
+            if key in SITE_ONLY and not site:
+                raise ConfigError(f"{origin}: key {key!r} may only be set in the site config ({site_config_path(environ)})",
+                                  hint=f"remove it from {origin.replace('config file ', '')}")
             values[key] = value
             sources[key] = origin
 
     site = site_config_path(environ)
-    layer(_read_file(site), f"config file {site}")
+    layer(_read_file(site), f"config file {site}", site=True)
     site_domains = (values.get("public_domain", Config.public_domain),)
+    site_legacy_host, site_project = values.get("legacy_host", ""), values.get("project", "")
     user = user_config_path(environ)
     layer(_read_file(user), f"config file {user}")
     for key in KEYS:
+        if key in SITE_ONLY:
+            continue
         variable = "WEBSERVICE_" + key.upper()
         if variable in environ:
             try:
@@ -215,4 +243,5 @@ def load_config(
                 raise ConfigError(str(error).replace(f"key {key!r} has", "has")) from None
     if overrides:
         layer({k: v for k, v in overrides.items() if v is not None}, "command line")
-    return Config(**values, sources=sources, site_domains=site_domains)
+    return Config(**values, sources=sources, site_domains=site_domains, site_legacy_host=site_legacy_host,
+                  site_project=site_project)

@@ -102,9 +102,17 @@ class Context:
                 obj,
                 self.tool.name,
                 domains,
-                legacy_host=self.config.effective_legacy_host(self.config.project or self.tool.project),
+                # the site's legacy host: a legacy_host or project from the user's config or
+                # the environment must not aim routing at another host (issue 16)
+                legacy_host=self.config.site_legacy_host_for(self.tool.project),
             )
         except AdmissionError as error:
+            for key in ("legacy_host", "project"):
+                where = self.config.sources.get(key, "default")
+                if where != "default" and getattr(self.config, key) != getattr(self.config, f"site_{key}"):
+                    error.hint = (f"{key} {getattr(self.config, key)!r} comes from {where}; only the site config "
+                                  "sets routing hosts: remove that setting")
+                    raise
             origin = self.config.sources.get("public_domain", "default")
             if self.config.public_domain not in domains:
                 error.hint = (

@@ -142,6 +142,11 @@ class InvalidObjectError(ClusterError):
     """422: the server refused an object; the message is the server's."""
 
 
+class PolicyDeniedError(ClusterError):
+    """A validating admission webhook (Kyverno's pod policy, the route admission) refused
+    an object; the message names the policy, the rule and the field."""
+
+
 class QuotaExceededError(ClusterError):
     """403 with reason Forbidden for quota, or a quota/LimitRange rejection."""
 

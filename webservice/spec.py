@@ -87,6 +87,9 @@ class Spec:
     started_at: str
     buildservice_image: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # the uid and gid the pods run as (the tool's account, or the site config's); None: unknown
+    uid: int | None = None
+    gid: int | None = None
 
     @property
     def host(self) -> str:
@@ -292,4 +295,6 @@ def resolve_spec(
         started_at=now_iso(now),
         buildservice_image=bs_image if buildservice and sources["buildservice_image"] != "default" else None,
         sources=sources,
+        uid=getattr(config, "run_as_uid", 0) or getattr(tool, "uid", None),
+        gid=getattr(config, "run_as_gid", 0) or getattr(tool, "gid", None),
     )

@@ -119,6 +119,7 @@ class StandIn:
         self.quota = dict(DEFAULT_QUOTA)
         self.limits = copy.deepcopy(DEFAULT_LIMITS)
         self.image_config = copy.deepcopy(IMAGE_CONFIG)
+        self.pod_policy = False  # True: Toolforge's Kyverno pod rule (tests/standin/kyverno.py)
 
     @property
     def quota(self) -> dict:
@@ -227,6 +228,10 @@ class StandIn:
 
     # -- helpers for the API and the controller --------------------------------------------
     def admit(self, res, ns, obj, display_name=None):
+        if res.kind == "Pod" and self.pod_policy:
+            from . import kyverno
+
+            kyverno.check_pod(obj, ns, display_name or (obj.get("metadata") or {}).get("name") or "")
         if res.kind == "Pod":
             admission.admit_pod(obj, self.store.list("LimitRange", ns), self.store.list("ResourceQuota", ns),
                                 self.store.list("Pod", ns), self.store.list("Service", ns), display_name)
