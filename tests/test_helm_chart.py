@@ -556,3 +556,19 @@ def test_default_environment_is_the_old_webhooks_plus_the_new_settings(rendered)
     container = _pod(docs)["spec"]["containers"][0]
     assert container["command"] == ["webservice-admission", "serve"]
     assert container["image"].endswith(f":{webservice.__version__}")
+
+
+@needs_helm
+def test_the_server_reads_every_variable_the_chart_sets(rendered):
+    """The chart and webservice.webhook agree on the environment (an interface check)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("webservice.webhook")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("webservice.webhook (the webhook server) is not in this tree")
+    source = "\n".join(path.read_text(encoding="utf-8")
+                       for location in spec.submodule_search_locations
+                       for path in sorted(Path(location).rglob("*.py")))
+    variables = set(env_of(rendered["default"][0])) - {"PYTHONDONTWRITEBYTECODE"}
+    unread = sorted(v for v in variables if not re.search(rf"""["']{v}["']""", source))
+    assert not unread, f"the chart sets variables webservice.webhook never reads: {unread}"
