@@ -156,6 +156,19 @@ def test_default_values_satisfy_the_schema():
         assert errors == [], key
 
 
+def test_readme_documents_every_value():
+    _need_chart()
+    readme = (CHART / "README.md").read_text(encoding="utf-8")
+    schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    keys = []
+    for key, prop in schema["properties"].items():
+        nested = prop.get("properties") if key not in ("podSecurityContext", "securityContext") else None
+        keys.extend(f"{key}.{sub}" for sub in nested) if nested else keys.append(key)
+    missing = [key for key in keys if f"`{key}`" not in readme]
+    assert not missing, f"deploy/admission/README.md does not document {missing}"
+    assert set(_default_values()) <= set(schema["properties"]), "values.yaml has keys the schema does not know"
+
+
 # values an admin could write by mistake, and the value path the refusal must name
 BAD_VALUES = [
     ({"replicas": 1}, "/replicas"),
