@@ -188,6 +188,8 @@ BAD_VALUES = [
     ({"port": 443}, "/port"),
     ({"podSecurityContext": {"runAsUser": 0}}, "/podSecurityContext/runAsUser"),
     ({"podSecurityContext": {"runAsNonRoot": False}}, "/podSecurityContext/runAsNonRoot"),
+    # the certificate Secret is mode 0440, readable through the fsGroup only
+    ({"podSecurityContext": {"fsGroup": None}}, "/podSecurityContext"),
     ({"securityContext": {"privileged": True}}, "/securityContext/privileged"),
     ({"securityContext": {"allowPrivilegeEscalation": True}}, "/securityContext/allowPrivilegeEscalation"),
     ({"securityContext": {"readOnlyRootFilesystem": False}}, "/securityContext/readOnlyRootFilesystem"),
@@ -455,7 +457,7 @@ def test_security_context_of_todays_toolforge(rendered, variant):
     pod = _pod(docs)["spec"]
     context = pod["securityContext"]
     assert context["runAsNonRoot"] is True
-    assert context["runAsUser"] > 0 and context["runAsGroup"] > 0
+    assert context["runAsUser"] > 0 and context["runAsGroup"] > 0 and context["fsGroup"] > 0
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         assert not pod.get(field)
