@@ -37,7 +37,7 @@ RELEASE = {"name": "route-admission", "namespace": "route-admission"}
 SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"]
 # Kubernetes 1.29 (the oldest with everything used here) to the newest the package ships;
 # Toolforge runs 1.31-1.34
-SCHEMA_VERSIONS = ["1.29", "1.31", "1.34"]
+SCHEMA_VERSIONS = ["1.29", "1.31", "1.34", "newest"]
 
 needs_helm = pytest.mark.skipif(not helmrender.available(), reason=f"Helm's engine needs {helmrender.REQUIREMENT}")
 
@@ -45,6 +45,12 @@ needs_helm = pytest.mark.skipif(not helmrender.available(), reason=f"Helm's engi
 def _need_chart() -> None:
     if not (CHART / "Chart.yaml").exists():
         pytest.skip("deploy/admission is not in this tree (installed-package run)")
+
+
+def _need_file(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path.relative_to(ROOT)} is not in this tree")
+    return path
 
 
 def render(values: dict | None = None, **release) -> list[dict]:
@@ -225,6 +231,16 @@ def test_helm_refuses_bad_values_with_the_value_path(values, where):
 
 
 @needs_helm
+def test_the_helm_engine_is_the_pinned_one():
+    from importlib.metadata import version
+
+    requirements = _need_file(ROOT / ".ci" / "helm-requirements.txt").read_text(encoding="utf-8")
+    (pin,) = re.findall(r"^helm-python-sdk==(\S+)", requirements, flags=re.M)
+    assert version("helm-python-sdk") == pin, "the installed helm-python-sdk is not the one .ci/setup pins"
+    assert re.fullmatch(r"v4\.\d+\.\d+", helmrender.version()), "Helm's engine is not Helm 4"
+
+
+@needs_helm
 def test_helm_lint_strict_finds_nothing_but_the_icon():
     _need_chart()
     findings = [f for f in helmrender.lint(CHART, namespace=RELEASE["namespace"])
@@ -269,6 +285,8 @@ def _kubernetes_validate():
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_rendered_objects_validate_against_kubernetes_schemas(rendered, variant, version):
     validate = _kubernetes_validate()
+    if version == "newest":
+        version = validate.latest_version() if hasattr(validate, "latest_version") else "1.34"
     docs, _ = rendered[variant]
     checked = 0
     for doc in docs:
@@ -587,3 +605,15 @@ def test_the_server_reads_every_variable_the_chart_sets(rendered):
     variables = set(env_of(rendered["default"][0])) - {"PYTHONDONTWRITEBYTECODE"}
     unread = sorted(v for v in variables if not re.search(rf"""["']{v}["']""", source))
     assert not unread, f"the chart sets variables webservice.webhook never reads: {unread}"
+
+
+@needs_helm
+@pytest.mark.parametrize(("values", "scope"), [({}, 'a namespace labelled\n{"tenancy":"tool"}'),
+                                               ({"toolNamespaceLabels": None}, "any namespace")])
+def test_notes_tell_the_admin_what_is_reviewed(values, scope):
+    _need_chart()
+    manifests = helmrender.render(CHART, values, **RELEASE)
+    (notes,) = [text for path, text in manifests.items() if path.endswith("NOTES.txt")]
+    assert scope in notes
+    assert "route-admission.toolforge.org" in notes and "kube-system" in notes
+    assert "kubectl -n route-admission get pods,certificate,pdb" in notes
