@@ -89,6 +89,8 @@ VARIANTS = {
     # null, as in Helm a {} would be merged with the default labels
     "all-namespaces": ({"toolNamespaceLabels": None}, {}),
     "other-release": ({}, {"name": "webhook", "namespace": "ingress-admission"}),
+    # Helm's longest release name (53) and the longest namespace (63)
+    "long-names": ({}, {"name": "r" * 53, "namespace": "n" * 63}),
     "scheduling-extras": ({
         "priorityClassName": "system-cluster-critical",
         "nodeSelector": {"kubernetes.io/os": "linux"},
@@ -436,6 +438,9 @@ def test_deployment_pdb_service_invariants(rendered, variant):
     for doc in docs:
         if doc["kind"] != "ValidatingWebhookConfiguration":
             assert doc["metadata"]["namespace"] == release["namespace"], doc["kind"]
+        # names are DNS labels for Services, label values for everything
+        assert len(doc["metadata"]["name"]) <= 63, doc["metadata"]["name"]
+        assert all(len(v) <= 63 for v in doc["metadata"]["labels"].values()), doc["metadata"]["labels"]
     deployment = one(docs, "Deployment")
     pod = _pod(docs)
     labels = pod["metadata"]["labels"]
