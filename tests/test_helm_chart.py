@@ -272,14 +272,8 @@ def test_render_makes_exactly_the_expected_objects(rendered):
 
 # --- schemas --------------------------------------------------------------------------------
 
-kubernetes_validate = None
-
-
 def _kubernetes_validate():
-    global kubernetes_validate
-    if kubernetes_validate is None:
-        kubernetes_validate = pytest.importorskip("kubernetes_validate")
-    return kubernetes_validate
+    return pytest.importorskip("kubernetes_validate", reason="the strict schemas are kubernetes-validate's")
 
 
 @needs_helm
