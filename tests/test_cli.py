@@ -251,7 +251,7 @@ def test_bad_input_is_one_clear_line(env, capsys, argv, code, needle):
 BAD_FILES = [
     ("service.template", "", "empty"),
     ("service.template", "- a\n- b\n", "mapping"),
-    ("service.template", "type: python3.11\nextra_args: --port 8000\n", "extra_args"),
+    ("service.template", "type: python3.11\nextra_args: \"--name 'unclosed\"\n", "extra_args"),
     ("service.template", "type: python3.11\ncpu: [1]\n", "cpu"),
     ("service.template", "type: python3.11\nmem: 1.5 Gi\n", "mem"),
     ("service.template", "type: [\n", "YAML"),

@@ -45,7 +45,7 @@ class Context:
 
     def template(self):
         """service.template values (snake_case keys) and where they came from, or ({}, None)."""
-        from webservice.statefiles import find_template, load_template
+        from webservice.state.template import find_template, load_template
 
         path = find_template(self.tool.home, self.request.template)
         if path is None:
@@ -55,7 +55,7 @@ class Context:
         return dict(template.values), f"service.template ({path})"
 
     def manifest(self):
-        from webservice.statefiles import read_manifest
+        from webservice.state.manifest import read_manifest
 
         return read_manifest(self.tool.home)
 
