@@ -284,10 +284,35 @@ def test_bad_files_are_one_clear_line(env, capsys, which, content, needle):
     assert _snapshot(home) == before
 
 
-def test_no_type_anywhere(env, capsys):
+def _image(out: str) -> str:
+    return next(yaml.safe_load_all(out))["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_no_type_anywhere_starts_the_default_type(env, capsys):
     code, out, err = run(["start", "--dry-run"], capsys)
-    assert code == 2 and "no webservice type given" in err and "--help" in err
-    assert len(err.strip().splitlines()) == 1
+    assert code == 0, err
+    assert _image(out).endswith("/toolforge-php74-sssd-web:latest")
+    notes = [line for line in err.splitlines() if "no type given" in line]
+    assert notes == ["webservice: warning: no type given (on the command line, in service.template or in "
+                     "service.manifest): starting the default type php7.4; name one to choose, e.g. "
+                     "'webservice php7.4 start'"], err
+
+
+def test_site_default_type(env, capsys):
+    site = Path(env["WEBSERVICE_SITE_CONFIG"])
+    site.write_text("default_type: php8.4\n")
+    code, out, err = run(["start", "--dry-run"], capsys)
+    assert code == 0, err
+    assert _image(out) == "docker-registry.svc.toolforge.org/toolforge-php84-sssd-web:latest"
+    assert f"starting the site default type php8.4 (config file {site})" in err
+    # a type named anywhere wins over the default, silently
+    code, out, err = run(["start", "python3.11", "--dry-run"], capsys)
+    assert code == 0 and "no type given" not in err and "python311" in _image(out)
+    site.write_text("default_type: php9.9\n")
+    code, out, err = run(["start", "--dry-run"], capsys)
+    assert code == 2
+    assert err.splitlines()[-1].startswith("webservice: error: site config key 'default_type': "
+                                           "unknown webservice type 'php9.9'"), err
 
 
 def test_not_a_tool(env, capsys, monkeypatch):

@@ -27,6 +27,7 @@ SITE_CONFIG = "/etc/toolforge/webservice.yaml"
 ROUTING_MODES = ("ingress", "legacy-path", "httproute")
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9.]*(:[0-9]+)?(/[-a-z0-9._]+)*$")
 
 
@@ -48,6 +49,9 @@ class Config:
     project: str = ""
     catalogue_ttl: int = 3600
     timeout: int = 180
+    # the type 'webservice start' starts when nothing names one (command line, template,
+    # manifest); Toolforge's acceptance tests expect php7.4
+    default_type: str = "php7.4"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # the domains the site routes (defaults and site file only): routing hosts are checked
     # against these, so that a user or environment setting cannot aim an Ingress elsewhere
@@ -83,6 +87,12 @@ def _check_optional_name(value: Any) -> str:
 def _check_registry(value: Any) -> str:
     if not isinstance(value, str) or not _REGISTRY.fullmatch(value):
         raise ValueError("a registry host name, such as tools-harbor.wmcloud.org")
+    return value
+
+
+def _check_type_name(value: Any) -> str:
+    if not isinstance(value, str) or not _TYPE.fullmatch(value):
+        raise ValueError("a webservice type name such as php8.2")
     return value
 
 
@@ -124,6 +134,7 @@ CHECKS = {
     "project": _check_optional_name,
     "catalogue_ttl": _check_positive_int,
     "timeout": _check_positive_int,
+    "default_type": _check_type_name,
 }
 
 

@@ -79,10 +79,13 @@ class Context:
             manifest=manifest_data,
             now=now,
         )
+        self.warnings.extend(spec.notes)
         if spec.deprecated:
+            replacement = catalogue.suggest_replacement(spec.type_name) if hasattr(catalogue, "suggest_replacement") else None
             self.warnings.append(
                 f"type {spec.type_name} is deprecated and will be removed; "
-                "move to a newer one (see 'webservice --help')"
+                + (f"move to {replacement} (see 'webservice types')" if replacement
+                   else "move to a newer one (see 'webservice --help')")
             )
         return spec
 

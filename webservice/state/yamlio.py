@@ -88,9 +88,12 @@ def read_capped(path: str, *, follow_symlinks: bool, max_bytes: int = MAX_FILE_B
         os.close(fd)
 
 
-def parse_yaml(raw: bytes | str, *, max_bytes: int = MAX_FILE_BYTES,
-               max_nodes: int = MAX_NODES) -> tuple[object, str | None]:
-    """Parse ``raw``; return (value, None) or (None, one-line reason)."""
+def parse_yaml(raw: bytes | str, *, max_bytes: int = MAX_FILE_BYTES, max_nodes: int = MAX_NODES,
+               duplicates_ok: bool = False) -> tuple[object, str | None]:
+    """Parse ``raw``; return (value, None) or (None, one-line reason).
+
+    ``duplicates_ok``: a repeated mapping key keeps the last value instead of being an
+    error (for the cluster's catalogue, where one odd line must not discard the rest)."""
     if isinstance(raw, str):
         text = raw
         if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
@@ -104,7 +107,7 @@ def parse_yaml(raw: bytes | str, *, max_bytes: int = MAX_FILE_BYTES,
             return None, f"not valid UTF-8 text (byte offset {exc.start})"
     import yaml
 
-    loader = strict_loader()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if duplicates_ok else strict_loader()
     try:
         # a first, iterative pass bounds what the recursive composer can be made to do
         try:
