@@ -161,16 +161,15 @@ def _read_file(path: str) -> dict:
         raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
     if len(raw) > 256 * 1024:
         raise ConfigError(f"config file {path} is too large (over 256 KiB)")
-    import yaml  # only when there is a file: most runs have none
+    from webservice.state.yamlio import parse_yaml  # only when there is a file: most runs have none
 
-    try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    except (yaml.YAMLError, ValueError, RecursionError) as error:  # bad dates, huge ints, deep nesting
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    data, problem = parse_yaml(raw, max_bytes=256 * 1024, duplicates_ok=True)
+    if problem:
+        if problem.startswith("not valid UTF-8"):
+            raise ConfigError(f"config file {path} is not UTF-8 text")
+        line = re.search(r"at line (\d+)", problem)
+        where = f" (line {line.group(1)})" if line else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}")
     if data is None:
         return {}
     if not isinstance(data, dict):
