@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import fcntl
 
+from tests.hardening.conftest import nfs_flock
 from webservice.state import lock as sl
 from webservice.state import manifest as sm
 from webservice.state import template as tp
@@ -745,24 +746,7 @@ def test_manifest_in_a_relative_home(tmp_path, monkeypatch):
 
 # --- the lock under NFS semantics ------------------------------------------------------------
 #
-# On NFS, Linux emulates flock() with a whole-file POSIX byte-range lock owned by the open
-# file (not the process), so an flock and a lockf on the same file conflict even inside one
-# process. Open-file-description locks (F_OFD_SETLK) have exactly that owner: the emulation
-# below makes fcntl.flock behave as on NFS.
-
-
-def nfs_flock(calls: list):
-    import struct
-
-    def flock(fd, operation):
-        calls.append(operation)
-        kind = fcntl.F_UNLCK if operation & fcntl.LOCK_UN else (
-            fcntl.F_WRLCK if operation & fcntl.LOCK_EX else fcntl.F_RDLCK)
-        command = fcntl.F_OFD_SETLK if operation & fcntl.LOCK_NB else fcntl.F_OFD_SETLKW
-        # struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks)
-        fcntl.fcntl(fd, command, struct.pack("hhqqi4x", kind, 0, 0, 0, 0))
-
-    return flock
+# ``nfs_flock`` (tests/hardening/conftest.py) makes fcntl.flock behave as on NFS.
 
 
 def test_nfs_emulation_makes_flock_and_lockf_conflict(tmp_path):

@@ -354,11 +354,11 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
                              exit_code=_exit_code(exc), elapsed=time.monotonic() - begin, message=UNCHANGED)
         return result
     since = time.time()
+    record = _ManifestRecord(ctx.tool.home, spec.manifest_values(), lock.lock)
     with _shielded() as interrupted:
-        applied = _apply_all(cluster, built, rollback=current is None)
+        applied = _apply_all(cluster, built, rollback=current is None, record=record)
         for kind, route in stale:
             cluster.delete(kind, route["metadata"]["name"], uid=route["metadata"].get("uid"))
-        state_manifest.update_manifest(ctx.tool.home, _start_change(spec.manifest_values()), lock=lock.lock)
     lock.release()  # the changes are made and recorded: others may go on while this one waits
 
     result = StartResult(action=action, tool=spec.tool, outcome="submitted", type=spec.type_name, url=spec.url,
@@ -425,22 +425,61 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
     return result
 
 
-def _apply_all(cluster, built: list, *, rollback: bool) -> list:
-    """Apply every object in order. If one is refused on a start, the Deployment this run
-    created is deleted again, so that nothing runs half set up and 'start' can be retried."""
+class _ManifestRecord:
+    """Writes the manifest of a start the moment its Deployment is applied, so that the
+    manifest describes what was last applied even when a later apply fails (a restart that
+    changed ``--mem`` and then failed on the Service must not be reverted by the next plain
+    restart); ``undo`` puts the previous manifest back when a first start is rolled back."""
+
+    def __init__(self, home, values: dict, lock):
+        self.home, self.values, self.lock = home, values, lock
+        self.previous: dict | None = None
+
+    def write(self) -> None:
+        change = _start_change(self.values)
+
+        def remember_and_change(data: dict) -> dict:
+            import copy
+
+            self.previous = copy.deepcopy(data)
+            return change(data)
+
+        state_manifest.update_manifest(self.home, remember_and_change, lock=self.lock)
+
+    def undo(self) -> None:
+        if self.previous is not None:
+            previous = self.previous
+            state_manifest.update_manifest(self.home, lambda data: previous, lock=self.lock)
+
+
+def _apply_all(cluster, built: list, *, rollback: bool, record: _ManifestRecord | None = None) -> list:
+    """Apply every object in order; the manifest is written right after the Deployment
+    (the first object). If one is refused on a start, the Deployment this run created is
+    deleted again and the manifest put back, so that nothing runs half set up and 'start'
+    can be retried. A manifest that cannot be saved is reported after the other applies."""
     applied: list = []
+    unsaved: ManifestError | None = None
     try:
         for obj in built:
             applied.append(cluster.apply(obj))
+            if record is not None and len(applied) == 1:
+                try:
+                    record.write()
+                except ManifestError as error:
+                    unsaved = error
     except ClusterError as error:
         if rollback and applied:
             meta = applied[0].get("metadata") or {}
             try:
                 cluster.delete("Deployment", meta.get("name"), uid=meta.get("uid"))
-            except ClusterError:
+                if record is not None:
+                    record.undo()
+            except (ClusterError, ManifestError):
                 pass
             error.hint = (error.hint + "; " if error.hint else "") + "nothing was started"
         raise
+    if unsaved is not None:
+        raise unsaved
     return applied
 
 
