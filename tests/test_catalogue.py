@@ -157,6 +157,9 @@ def test_unknown_type_lists_valid_ones_and_suggests(tmp_path):
         ("TF-PHP82", "php8.2"),  # alias in another case -> its canonical name
         ("zzzzzz", None),
         ("", None),
+        ("php7.3", "php8.4"),  # a retired version: the newest current one, never deprecated php7.4
+        ("python3.7", "python3.13"),
+        ("lighttpd", "php8.4"),
     ],
 )
 def test_suggestions(tmp_path, typed, suggested):

@@ -526,6 +526,12 @@ STATE_FILES_ACCEPTED = [
       "memory (did you mean 'mem'?), canonical"]),
     ("template gridengine", "backend: gridengine\ntype: php8.2\n", None, [], "toolforge-php82-sssd-web:latest", None,
      ["ignored 'backend: gridengine'"]),
+    ("manifest mount none of another type", None,
+     M098 + "backend: kubernetes\nbuildservice-image: tool-mytool/tool-mytool:latest\nmount: none\nversion: 4\n"
+     "web: buildservice\n", ["php8.2"], "toolforge-php82-sssd-web:latest", None, []),
+    ("template image without a type means buildservice",
+     "buildservice-image: tool-mytool/haproxy:latest\nmount: none\n", None, [],
+     "tools-harbor.wmcloud.org/tool-mytool/haproxy:latest", None, []),
     ("template buildservice-image for php", "type: php8.2\nbuildservice-image: tool-mytool/web\n", None, [],
      "toolforge-php82-sssd-web:latest", None, ["key 'buildservice-image' ignored: it only applies to the buildservice"]),
 ]

@@ -171,16 +171,14 @@ class Catalogue:
         if not isinstance(name, str) or not name:
             return None
         folded = {k.lower(): t.name for k, t in self._index.items()}
-        if name.lower() in folded:
+        if name.lower() in folded:  # another case of a real name or alias
             return folded[name.lower()]
         # "python", "php", "node": the newest stable type of that family.
-        family = [n for n in self.names() if n.lower().startswith(name.lower())]
+        family = [n for n in self.names(include_deprecated=False) if n.lower().startswith(name.lower())]
         if family:
             return family[0]
-        import difflib
-
-        close = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
-        return folded[close[0]] if close else None
+        # a retired version or a typo: the nearest current type, never a deprecated one
+        return self.suggest_replacement(name)
 
     def suggest_replacement(self, name: str) -> str | None:
         """The current (not deprecated) type nearest to ``name``: for a deprecated or retired

@@ -229,10 +229,10 @@ def resolve_spec(
         notes.append(f"{template_origin}: ignored 'backend: gridengine' ({GRID_NOTE.split(';')[0]}); "
                      "remove that line")
     # an explicit type (command line, template) other than the stored one: what was stored
-    # for the old type does not apply to the new one
+    # for the old type (its arguments, build-service image, mount choice) does not apply
     asked = cli_values.get("type", template_values.get("type"))
     if asked is not None and stored.get("type") is not None and asked != stored["type"]:
-        for key in ("extra_args", "buildservice_image"):
+        for key in ("extra_args", "buildservice_image", "mount"):
             stored.pop(key, None)
     layers = [("command line", cli_values), (template_origin, template_values), ("service.manifest", stored)]
     chosen: dict[str, Any] = {}
@@ -253,6 +253,9 @@ def resolve_spec(
     if backend not in BACKENDS:
         raise InputError(f"{label('backend')} is {str(backend)[:40]!r}, which is unknown; use 'kubernetes'")
 
+    if "type" not in chosen and sources["buildservice_image"] in ("command line", template_origin):
+        # a build-service image named without a type: the buildservice type is meant
+        chosen["type"], sources["type"] = "buildservice", sources["buildservice_image"]
     if "type" not in chosen:
         default = getattr(config, "default_type", "") or DEFAULT_TYPE
         where = (getattr(config, "sources", None) or {}).get("default_type", "default")
