@@ -259,7 +259,7 @@ def test_bad_input_is_one_clear_line(env, capsys, argv, code, needle):
 BAD_FILES = [
     ("service.template", "", "empty"),
     ("service.template", "- a\n- b\n", "mapping"),
-    ("service.template", "type: python3.11\nextra_args: --port 8000\n", "extra_args"),
+    ("service.template", "type: python3.11\nextra_args: \"--name 'unclosed\"\n", "extra_args"),
     ("service.template", "type: python3.11\ncpu: [1]\n", "cpu"),
     ("service.template", "type: python3.11\nreplicas: 17\n", "replicas"),
     ("service.template", "type: python3.11\nreplicas: 0\n", "replicas"),
@@ -294,10 +294,35 @@ def test_bad_files_are_one_clear_line(env, capsys, which, content, needle):
     assert _snapshot(home) == before
 
 
-def test_no_type_anywhere(env, capsys):
+def _image(out: str) -> str:
+    return next(yaml.safe_load_all(out))["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_no_type_anywhere_starts_the_default_type(env, capsys):
     code, out, err = run(["start", "--dry-run"], capsys)
-    assert code == 2 and "no webservice type given" in err and "--help" in err
-    assert len(err.strip().splitlines()) == 1
+    assert code == 0, err
+    assert _image(out).endswith("/toolforge-php74-sssd-web:latest")
+    notes = [line for line in err.splitlines() if "no type given" in line]
+    assert notes == ["webservice: warning: no type given (on the command line, in service.template or in "
+                     "service.manifest): starting the default type php7.4; name one to choose, e.g. "
+                     "'webservice php7.4 start'"], err
+
+
+def test_site_default_type(env, capsys):
+    site = Path(env["WEBSERVICE_SITE_CONFIG"])
+    site.write_text("default_type: php8.4\n")
+    code, out, err = run(["start", "--dry-run"], capsys)
+    assert code == 0, err
+    assert _image(out) == "docker-registry.svc.toolforge.org/toolforge-php84-sssd-web:latest"
+    assert f"starting the site default type php8.4 (config file {site})" in err
+    # a type named anywhere wins over the default, silently
+    code, out, err = run(["start", "python3.11", "--dry-run"], capsys)
+    assert code == 0 and "no type given" not in err and "python311" in _image(out)
+    site.write_text("default_type: php9.9\n")
+    code, out, err = run(["start", "--dry-run"], capsys)
+    assert code == 2
+    assert err.splitlines()[-1].startswith("webservice: error: site config key 'default_type': "
+                                           "unknown webservice type 'php9.9'"), err
 
 
 def test_not_a_tool(env, capsys, monkeypatch):
@@ -630,3 +655,122 @@ def test_a_tool_account_runs_its_pods_as_itself(env, capsys, monkeypatch):
     pod, container = _pod_contexts(out)
     assert (pod["runAsUser"], pod["runAsGroup"], pod["fsGroup"]) == (52503, 52503, 52503)
     assert (container["runAsUser"], container["runAsGroup"]) == (52503, 52503)
+# --- service.template and service.manifest as users (and 0.98) left them -----------------------
+
+M098 = "# This file is used by Toolforge infrastructure.\n# Please do not edit manually at this time.\n"
+
+STATE_FILES_ACCEPTED = [
+    # (id, service.template or None, service.manifest or None, argv after "start --dry-run",
+    #  image ending, command tail or None, warning lines expected (substrings, in order))
+    ("0.98 buildservice-image for php", None,
+     M098 + "backend: kubernetes\nbuildservice-image: tool-mytool/tool-mytool:latest\nversion: 4\nweb: php7.4\n",
+     [], "toolforge-php74-sssd-web:latest", None, ["type php7.4 is deprecated"]),
+    ("manifest v2 extra_args string", None,
+     "backend: kubernetes\nversion: 2\nweb: golang1.11\nweb::extra_args: ./server --port 8000\n",
+     [], "toolforge-golang111-sssd-web:latest", ["./server", "--port", "8000"], []),
+    ("manifest gridengine", None, M098 + "backend: gridengine\ncanonical: true\nrelease: buster\nversion: 4\nweb: php8.2\n",
+     [], "toolforge-php82-sssd-web:latest", None,
+     ["service.manifest: ignored 'backend: gridengine' (the grid engine was retired in 2024"]),
+    ("manifest unknown old type, type given", None, "backend: gridengine\nversion: 4\nweb: lighttpd\n",
+     ["php8.2"], "toolforge-php82-sssd-web:latest", None, ["ignored 'backend: gridengine'"]),
+    ("explicit type wins over stored extra_args", None,
+     "backend: kubernetes\nversion: 4\nweb: golang1.11\nweb::extra_args: [./server]\n",
+     ["php8.2"], "toolforge-php82-sssd-web:latest", None, []),
+    ("template extra_args empty string", "type: python3.11\nextra_args: ''\n", None, [],
+     "toolforge-python311-sssd-web:latest", None, []),
+    ("template extra_args string", "type: golang1.11\nextra_args: ./start.sh --port 8000\n", None, [],
+     "toolforge-golang111-sssd-web:latest", ["./start.sh", "--port", "8000"], ["key 'extra_args' is a string"]),
+    ("template unknown keys, any order", "replica: 2\nmemory: 1Gi\ncanonical: true\ntype: php8.2\n", None, [],
+     "toolforge-php82-sssd-web:latest", None,
+     ["Your template file (service.template) contains unknown keys: replica (did you mean 'replicas'?), "
+      "memory (did you mean 'mem'?), canonical"]),
+    ("template gridengine", "backend: gridengine\ntype: php8.2\n", None, [], "toolforge-php82-sssd-web:latest", None,
+     ["ignored 'backend: gridengine'"]),
+    ("manifest mount none of another type", None,
+     M098 + "backend: kubernetes\nbuildservice-image: tool-mytool/tool-mytool:latest\nmount: none\nversion: 4\n"
+     "web: buildservice\n", ["php8.2"], "toolforge-php82-sssd-web:latest", None, []),
+    ("template image without a type means buildservice",
+     "buildservice-image: tool-mytool/haproxy:latest\nmount: none\n", None, [],
+     "tools-harbor.wmcloud.org/tool-mytool/haproxy:latest", None, []),
+    ("template buildservice-image for php", "type: php8.2\nbuildservice-image: tool-mytool/web\n", None, [],
+     "toolforge-php82-sssd-web:latest", None, ["key 'buildservice-image' ignored: it only applies to the buildservice"]),
+]
+
+
+@pytest.mark.parametrize("template,manifest,argv,image,command,warnings",
+                         [c[1:] for c in STATE_FILES_ACCEPTED], ids=[c[0] for c in STATE_FILES_ACCEPTED])
+def test_state_files_as_left_are_accepted_template_and_manifest(env, capsys, template, manifest, argv, image,
+                                                                 command, warnings):
+    home = Path(env["HOME"])
+    if template is not None:
+        (home / "service.template").write_text(template)
+    if manifest is not None:
+        (home / "service.manifest").write_text(manifest)
+    before = _snapshot(home)
+    code, out, err = run(["start", "--dry-run", *argv], capsys)
+    assert code == 0, err
+    container = next(yaml.safe_load_all(out))["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].endswith(image), container["image"]
+    if command is not None:
+        assert container["command"][-len(command):] == command
+    elif argv and manifest and "extra_args" in manifest:
+        assert "./server" not in container["command"]  # stored for another type: not applied
+    lines = err.splitlines()
+    assert all(line.startswith("webservice: warning: ") for line in lines), err
+    position = 0
+    for expected in warnings:
+        found = [i for i, line in enumerate(lines) if expected in line and i >= position]
+        assert found, (expected, err)
+        position = found[0] + 1
+    assert _snapshot(home) == before  # --dry-run writes nothing
+
+
+STATE_FILES_REFUSED = [
+    # (id, template, manifest, argv, the one error line must start with)
+    ("cli gridengine", None, None, ["php8.2", "--backend", "gridengine"],
+     "webservice: error: the grid engine backend is retired"),
+    ("template mount none for php", "type: php8.2\nmount: none\n", None, [],
+     "webservice: error: service.template ({home}/service.template) key 'mount' is 'none', which only works"),
+    ("option mount none for php", None, None, ["php8.2", "--mount", "none"],
+     "webservice: error: --mount is 'none', which only works"),
+    ("manifest mount none for php", None, "version: 4\nweb: php8.2\nmount: none\n", [],
+     "webservice: error: service.manifest key 'mount' is 'none', which only works"),
+    ("manifest replicas 0", None, "version: 4\nweb: php8.2\nreplicas: 0\n", [],
+     "webservice: error: service.manifest key 'replicas' must be a whole number from 1 to 16, got '0'"),
+    ("template replicas 0", "type: php8.2\nreplicas: 0\n", None, [],
+     "webservice: error: service.template ({home}/service.template): key 'replicas' must be a whole number"),
+    ("manifest unknown old type", None, "backend: kubernetes\nversion: 4\nweb: lighttpd\n", [],
+     "webservice: error: service.manifest key 'web': unknown webservice type 'lighttpd'"),
+    ("template unknown type", "type: php5.6\n", None, [],
+     "webservice: error: service.template ({home}/service.template) key 'type': unknown webservice type 'php5.6'"),
+    ("manifest bad cpu", None, "version: 4\nweb: php8.2\ncpu: lots\n", [],
+     "webservice: error: service.manifest key 'cpu'"),
+    ("template bad mem", "type: php8.2\nmem: 1.5 Gi\n", None, [],
+     "webservice: error: service.template ({home}/service.template) key 'mem'"),
+    ("template not a mapping", "- type: php8.2\n", None, [],
+     "webservice: error: service.template ({home}/service.template): must be a YAML mapping"),
+    ("template wrong type of a known key", "type: php8.2\ncpu: [1]\n", None, [],
+     "webservice: error: service.template ({home}/service.template): key 'cpu' must be"),
+]
+
+
+@pytest.mark.parametrize("template,manifest,argv,start", [c[1:] for c in STATE_FILES_REFUSED],
+                         ids=[c[0] for c in STATE_FILES_REFUSED])
+def test_state_file_refusals_name_their_source_template_and_manifest(env, capsys, template, manifest, argv, start):
+    home = Path(env["HOME"])
+    if template is not None:
+        (home / "service.template").write_text(template)
+    if manifest is not None:
+        (home / "service.manifest").write_text(manifest)
+    code, out, err = run(["start", "--dry-run", *argv], capsys)
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if not line.startswith("webservice: warning: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert errors[0].startswith(start.format(home=home)), errors[0]
+    assert "--mount none" not in err or "--mount" in argv  # never an option the user did not give
+
+
+def test_manifest_unknown_type_hint_suggests_a_current_type(env, capsys):
+    (Path(env["HOME"]) / "service.manifest").write_text("version: 4\nweb: uwsgi-python\n")
+    code, out, err = run(["start", "--dry-run"], capsys)
+    assert code == 2 and "webservice python3.13 start" in err, err

@@ -650,3 +650,24 @@ def test_status_that_cannot_find_out_fails_in_every_form(env, args):
     os.unlink(env.kubeconfig)
     result = run(env, *args)
     assert result.returncode == 7 and "Your webservice" not in result.stdout
+# --- a service.manifest as 0.98 left it (issue 13 section 3) --------------------------------------
+
+MANIFEST_098 = ("# This file is used by Toolforge infrastructure.\n# Please do not edit manually at this time.\n"
+                "# Tue May  7 19:14:04 2024\nbackend: gridengine\nbuildservice-image: tool-mytool/tool-mytool:latest\n"
+                "distribution: debian\nversion: 2\nweb: python3.11\nweb::extra_args: --processes 2\n")
+
+
+def test_a_098_manifest_never_blocks_and_the_next_write_cleans_it(env):
+    Path(env.home, "service.manifest").write_text(MANIFEST_098)
+    started = run(env, "start")
+    assert started.returncode == 0, started.stderr
+    assert "ignored 'backend: gridengine'" in started.stderr
+    deployment = env.standin.get("Deployment", env.standin.namespace, "mytool")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["--processes", "2"]
+    assert manifest(env) == {"version": 4, "backend": "kubernetes", "web": "python3.11",
+                             "web::extra_args": ["--processes", "2"], "distribution": "debian"}
+    status = run(env, "status")
+    assert status.returncode == 0 and "gridengine" not in status.stderr, status.stderr
+    stopped = run(env, "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert manifest(env) == {"version": 4, "distribution": "debian"}  # keys other tooling owns stay

@@ -278,3 +278,49 @@ def test_default_cpu_request_follows_the_rule_of_the_cpu_option(option, tmp_path
     deployment = next(d for d in yaml.safe_load_all(out.getvalue()) if d and d["kind"] == "Deployment")
     resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert resources == {"limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "250m", "memory": "256Mi"}}
+# --- what a start stores in service.manifest (issue 16 defect 5, mutations) ----------------------
+
+MANIFEST_VALUES = [
+    # (id, cli, template, manifest, expected manifest values that are not None)
+    ("type only", {"type": "php8.2"}, None, None, {"web": "php8.2", "backend": "kubernetes"}),
+    ("template values are not stored", {},
+     {"type": "python3.11", "cpu": "1", "mem": "1Gi", "replicas": 2, "extra_args": ["--x"],
+      "health_check_path": "/healthz"}, None,
+     {"web": "python3.11", "backend": "kubernetes"}),
+    ("command line values are stored", {"type": "python3.11", "cpu": "1", "mem": "1Gi", "replicas": 2,
+                                        "extra_args": ["--x"], "health_check_path": "/healthz"}, None, None,
+     {"web": "python3.11", "backend": "kubernetes", "cpu": "1", "memory": "1Gi", "replicas": 2,
+      "web::extra_args": ["--x"], "health-check-path": "/healthz"}),
+    ("stored values carry over", {}, None,
+     {"version": 4, "web": "python3.11", "cpu": "1", "replicas": 3},
+     {"web": "python3.11", "backend": "kubernetes", "cpu": "1", "replicas": 3}),
+    ("template beats and drops a stored value", {}, {"cpu": "2"},
+     {"version": 4, "web": "python3.11", "cpu": "1"}, {"web": "python3.11", "backend": "kubernetes"}),
+    ("default mount is never stored", {"type": "python3.11", "mount": "all"}, None, None,
+     {"web": "python3.11", "backend": "kubernetes"}),
+    ("mount none from the command line is stored", {"type": "buildservice", "mount": "none"}, None, None,
+     {"web": "buildservice", "backend": "kubernetes", "mount": "none"}),
+    ("mount none from the template is not", {"type": "buildservice"}, {"mount": "none"}, None,
+     {"web": "buildservice", "backend": "kubernetes"}),
+    ("0.98 image for php is dropped", {}, None,
+     {"version": 4, "web": "php7.4", "buildservice-image": "tool-mytool/tool-mytool:latest", "backend": "gridengine"},
+     {"web": "php7.4", "backend": "kubernetes"}),
+    ("buildservice image given is stored", {"type": "buildservice", "buildservice_image": "tool-mytool/web:v2"},
+     None, None, {"web": "buildservice", "backend": "kubernetes", "buildservice-image": "tool-mytool/web:v2"}),
+]
+
+
+@pytest.mark.parametrize("cli,template,manifest,expected", [c[1:] for c in MANIFEST_VALUES],
+                         ids=[c[0] for c in MANIFEST_VALUES])
+def test_manifest_keeps_only_command_line_values_and_the_type(tmp_path, cli, template, manifest, expected):
+    spec = make_spec(tmp_path, template=template, manifest=manifest, **cli)
+    stored = {k: v for k, v in spec.manifest_values().items() if v is not None}
+    assert stored == expected
+
+
+def test_a_key_removed_from_the_template_stops_applying(tmp_path):
+    first = make_spec(tmp_path, template={"type": "python3.11", "mem": "2Gi"})
+    assert first.mem_limit == 2 * 2**30
+    manifest = {"version": 4, **{k: v for k, v in first.manifest_values().items() if v is not None}}
+    second = make_spec(tmp_path, template={"type": "python3.11"}, manifest=manifest)  # mem: removed
+    assert second.mem_limit == 512 * 2**20  # back to the default, not the old template's 2Gi

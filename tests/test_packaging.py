@@ -145,7 +145,8 @@ def test_man_page_documents_environment_and_config_keys():
 
 def test_man_page_files_section():
     files = _section(_roff_text(MAN / "webservice.1"), "FILES")
-    from webservice.statefiles import MANIFEST_NAME, TEMPLATE_LOCATIONS
+    from webservice.state.manifest import MANIFEST_NAME
+    from webservice.state.template import TEMPLATE_LOCATIONS
 
     for location in TEMPLATE_LOCATIONS:
         assert f"~/{location}" in files

@@ -27,6 +27,7 @@ SITE_CONFIG = "/etc/toolforge/webservice.yaml"
 ROUTING_MODES = ("ingress", "legacy-path", "httproute")
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9.]*(:[0-9]+)?(/[-a-z0-9._]+)*$")
 
 
@@ -52,6 +53,9 @@ class Config:
     # whose accounts differ, such as a local development cluster)
     run_as_uid: int = 0
     run_as_gid: int = 0
+    # the type 'webservice start' starts when nothing names one (command line, template,
+    # manifest); Toolforge's acceptance tests expect php7.4
+    default_type: str = "php7.4"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # the domains the site routes (defaults and site file only): routing hosts are checked
     # against these, so that a user or environment setting cannot aim an Ingress elsewhere
@@ -97,6 +101,12 @@ def _check_optional_name(value: Any) -> str:
 def _check_registry(value: Any) -> str:
     if not isinstance(value, str) or not _REGISTRY.fullmatch(value):
         raise ValueError("a registry host name, such as tools-harbor.wmcloud.org")
+    return value
+
+
+def _check_type_name(value: Any) -> str:
+    if not isinstance(value, str) or not _TYPE.fullmatch(value):
+        raise ValueError("a webservice type name such as php8.2")
     return value
 
 
@@ -146,6 +156,7 @@ CHECKS = {
     "timeout": _check_positive_int,
     "run_as_uid": _check_id,
     "run_as_gid": _check_id,
+    "default_type": _check_type_name,
 }
 
 
@@ -172,16 +183,15 @@ def _read_file(path: str) -> dict:
         raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
     if len(raw) > 256 * 1024:
         raise ConfigError(f"config file {path} is too large (over 256 KiB)")
-    import yaml  # only when there is a file: most runs have none
+    from webservice.state.yamlio import parse_yaml  # only when there is a file: most runs have none
 
-    try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    except (yaml.YAMLError, ValueError, RecursionError) as error:  # bad dates, huge ints, deep nesting
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    data, problem = parse_yaml(raw, max_bytes=256 * 1024, duplicates_ok=True)
+    if problem:
+        if problem.startswith("not valid UTF-8"):
+            raise ConfigError(f"config file {path} is not UTF-8 text")
+        line = re.search(r"at line (\d+)", problem)
+        where = f" (line {line.group(1)})" if line else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -45,7 +45,7 @@ class Context:
 
     def template(self):
         """service.template values (snake_case keys) and where they came from, or ({}, None)."""
-        from webservice.statefiles import find_template, load_template
+        from webservice.state.template import find_template, load_template
 
         path = find_template(self.tool.home, self.request.template)
         if path is None:
@@ -55,7 +55,7 @@ class Context:
         return dict(template.values), f"service.template ({path})"
 
     def manifest(self):
-        from webservice.statefiles import read_manifest
+        from webservice.state.manifest import read_manifest
 
         return read_manifest(self.tool.home)
 
@@ -79,6 +79,7 @@ class Context:
             manifest=manifest_data,
             now=now,
         )
+        self.warnings.extend(spec.notes)
         if spec.deprecated:
             newer = catalogue.suggest_replacement(spec.type_name)
             move = f"move to {newer}" if newer else "move to a newer one"

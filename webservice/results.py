@@ -204,25 +204,9 @@ class ShellResult:
 
 
 @dataclass
-class TypeInfo:
-    """One webservice type as ``webservice types`` shows it."""
-
-    name: str
-    runner: str | None  # webservice-runner --type; None for buildservice
-    image: str | None  # None for buildservice (the tool's own image)
-    deprecated: bool = False
-    replacement: str | None = None  # for a deprecated type: the type to move to
-    aliases: list = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "runner": self.runner, "image": self.image, "deprecated": self.deprecated,
-                "replacement": self.replacement, "aliases": list(self.aliases)}
-
-
-@dataclass
 class TypesResult:
     """``types``. ``--json``: ``{"source", "fetched_at", "types": [{"name", "runner", "image",
-    "deprecated", "replacement", "aliases"}]}``; ``source`` is ``cluster``, ``cache`` or
+    "deprecated", "replacement", "aliases", "profile"}]}`` (``catalogue.TypeInfo``); ``source`` is ``cluster``, ``cache`` or
     ``builtin``; ``fetched_at`` when the cluster's list was read (Unix time) or null."""
 
     types: list

@@ -8,7 +8,7 @@ table and ``--json`` are drawn by ``webservice.output``.
 
 from __future__ import annotations
 
-from webservice.results import TypeInfo, TypesResult
+from webservice.results import TypesResult
 
 
 def list_types(request) -> TypesResult:
@@ -38,10 +38,6 @@ def list_types(request) -> TypesResult:
         finally:
             if cluster is not None:
                 cluster.close()
-    types = [
-        TypeInfo(name=name, runner=t.runner, image=t.image, deprecated=t.deprecated,
-                 replacement=catalogue.suggest_replacement(name), aliases=list(t.aliases))
-        for name in catalogue.names()
-        for t in (catalogue.types[name],)
-    ]
-    return TypesResult(types=types, source=catalogue.source, fetched_at=catalogue.fetched_at)
+    from webservice.catalogue import list_types as catalogue_types
+
+    return TypesResult(types=catalogue_types(catalogue), source=catalogue.source, fetched_at=catalogue.fetched_at)

@@ -519,3 +519,28 @@ def web_objects(standin) -> dict:
         out[kind] = sorted(o["metadata"]["name"] for o in standin.objects(kind, standin.namespace)
                            if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in WEB.items()))
     return out
+
+
+# --- NFS lock semantics ----------------------------------------------------------------------
+# On NFS, Linux emulates flock() with a whole-file POSIX byte-range lock owned by the open
+# file (not the process), so an flock and a lockf on the same file conflict even inside one
+# process. Open-file-description locks (F_OFD_SETLK) have exactly that owner: the emulation
+# below makes fcntl.flock behave as on NFS.
+
+
+def nfs_flock(calls: list):
+    """A stand-in for ``fcntl.flock`` with NFS semantics; records each call in ``calls``."""
+    import fcntl
+    import struct
+
+    def flock(fd, operation):
+        calls.append(operation)
+        kind = fcntl.F_UNLCK if operation & fcntl.LOCK_UN else (
+            fcntl.F_WRLCK if operation & fcntl.LOCK_EX else fcntl.F_RDLCK)
+        command = fcntl.F_OFD_SETLK if operation & fcntl.LOCK_NB else fcntl.F_OFD_SETLKW
+        # struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks)
+        fcntl.fcntl(fd, command, struct.pack("hhqqi4x", kind, 0, 0, 0, 0))
+
+    return flock
+
+

@@ -163,13 +163,22 @@ def test_template_huge_and_deep(row, size, depth):
         _dry_run(root, "start")
 
 
-def test_template_string_extra_args_is_an_error_not_characters(row):
-    row.describe("bad input", "service.template: extra_args as a string (old bug: split into characters)")
-    row.case()
+def test_template_string_extra_args_is_split_like_a_shell_not_characters(row):
+    row.describe("bad input", "service.template: extra_args as a string (old bug: split into characters; "
+                              "now split like a shell, with a warning; bad quoting refused)")
+    row.case(2)
     with isolated() as root:
-        _write(root / "home" / "service.template", b"type: python3.11\nextra_args: --port 8000\n")
+        _write(root / "home" / "service.template", b"type: golang1.11\nextra_args: ./serve --port 8000\n")
         result = _dry_run(root, "start")
-        assert result.code == 2 and "extra_args" in result.err
+        assert result.code == 0, result.err
+        import yaml
+
+        command = next(yaml.safe_load_all(result.out))["spec"]["template"]["spec"]["containers"][0]["command"]
+        assert command[-3:] == ["./serve", "--port", "8000"], command
+        assert "key 'extra_args' is a string" in result.err
+        _write(root / "home" / "service.template", b"type: golang1.11\nextra_args: \"./serve 'x\"\n")
+        result = _dry_run(root, "start")
+        assert result.code == 2 and "key 'extra_args' cannot be split" in result.err
 
 
 # --- service.manifest -------------------------------------------------------------------------
