@@ -571,7 +571,7 @@ def test_in_process_main_reads_its_argument_not_sys_argv(env, capsys, monkeypatc
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("typed,successor", [("php7.4", "php8.2"), ("python3.9", "python3.11"), ("node16", "node18")])
+@pytest.mark.parametrize("typed,successor", [("php7.4", "php8.4"), ("python3.9", "python3.13"), ("node16", "node20")])
 def test_a_deprecated_type_starts_with_a_warning_naming_its_successor(env, capsys, typed, successor):
     code, out, err = run(["--dry-run", typed, "start"], capsys)
     assert code == 0 and out
