@@ -40,6 +40,7 @@ REASONS = {
     "tls-host-not-allowed": "a TLS host is not <tool>.<domain>",
     "missing-host": "an Ingress rule without host",
     "wildcard-host": "a wildcard host outside the catch-all tool",
+    "idn-host": "a host with non-ASCII characters or a punycode (xn--) label",
     "no-rules": "an Ingress without rules",
     "default-backend": "an Ingress with spec.defaultBackend",
     "no-hostnames": "an HTTPRoute without hostnames",
@@ -193,9 +194,12 @@ class _Check:
     # -- hosts -------------------------------------------------------------------------
     def host(self, host: object, what: str, reason: str) -> None:
         lowered = _ascii_lower(host)
-        if lowered is not None and (lowered in self.allowed or lowered in self.wildcards):
+        if (lowered is not None and (lowered in self.allowed or lowered in self.wildcards)
+                and not lowered.startswith("xn--") and ".xn--" not in lowered):
             return
-        if isinstance(host, str) and host.startswith("*") and reason == "host-not-allowed":
+        if isinstance(host, str) and (not host.isascii() or "xn--" in host.lower()):
+            reason = "idn-host"
+        elif isinstance(host, str) and host.startswith("*") and reason == "host-not-allowed":
             reason = "wildcard-host"
         self.refuse(f"{what} {_short(host)} is not allowed", reason)
 
@@ -203,6 +207,9 @@ class _Check:
     def run(self) -> None:
         if not isinstance(self.obj, dict):
             raise AdmissionError(f"{type(self.obj).__name__} is not a routing object", reason="malformed")
+        for key in ("metadata", "spec"):
+            if self.obj.get(key) is not None and not isinstance(self.obj.get(key), dict):
+                self.refuse_because(f"{key} is not a mapping", f"make {key} a mapping", "malformed")
         if self.kind == "Ingress":
             self.ingress()
         elif self.kind == "HTTPRoute":
