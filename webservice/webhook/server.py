@@ -340,7 +340,7 @@ class WebhookServer(ThreadingHTTPServer):
         self.metrics = metrics or Metrics()
         self.certificates = Certificates(config.tls_cert, config.tls_key, self.metrics)
         self.stopping = threading.Event()
-        self._wake_read, self._wake_write = os.pipe()
+        self._wake_read, self._wake_write = self._pipe_fds = os.pipe()
         self._active = 0
         self._active_changed = threading.Condition()
         host = config.host or "0.0.0.0"
@@ -394,15 +394,15 @@ class WebhookServer(ThreadingHTTPServer):
     def drain(self, timeout: float = 25.0) -> bool:
         """After ``shutdown()``: stop accepting, close idle connections, wait for requests in
         flight. True if every connection ended within ``timeout``."""
-        self.stopping.set()
-        self.server_close()
-        os.write(self._wake_write, b"x")  # never read: the pipe stays readable for every waiter
+        if not self.stopping.is_set():
+            self.stopping.set()
+            self.server_close()
+            os.write(self._wake_write, b"x")  # never read: the pipe stays readable for every waiter
         with self._active_changed:
             return self._active_changed.wait_for(lambda: self._active == 0, timeout)
 
     def close_pipe(self):
-        for fd in (self._wake_read, self._wake_write):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        """After ``drain``: release the wake-up pipe."""
+        fds, self._pipe_fds = getattr(self, "_pipe_fds", None), None
+        for fd in fds or ():
+            os.close(fd)
