@@ -114,7 +114,8 @@ def _read_response(sock, buf: bytearray) -> tuple[int, bytes]:
     return status, body
 
 
-def _connection_worker(port: int, ca: str, count: int, offset: int, results: list, errors: list):
+def _connection_worker(port: int, ca: str, count: int, offset: int, results: list, errors: list,
+                       interval: float = 0.0):
     context = ssl.create_default_context(cafile=ca)
     latencies = []
     try:
@@ -127,9 +128,15 @@ def _connection_worker(port: int, ca: str, count: int, offset: int, results: lis
     buf = bytearray()
     prepared = [review_request(offset + k, *case[:4]) + (case[4],) for k, case in enumerate(MIX)]
     try:
+        first = time.perf_counter()
         for i in range(count):
             data, uid, expected = prepared[i % len(prepared)]
             started = time.perf_counter()
+            if interval:  # open loop: send at the scheduled time; latency counts from it
+                scheduled = first + i * interval
+                if scheduled > started:
+                    time.sleep(scheduled - started)
+                started = scheduled
             sock.sendall(data)
             status, body = _read_response(sock, buf)
             latencies.append(time.perf_counter() - started)
@@ -146,10 +153,11 @@ def _connection_worker(port: int, ca: str, count: int, offset: int, results: lis
     results.extend(latencies)
 
 
-def _process_worker(port, ca, per_connection, threads, proc_index, queue):
+def _process_worker(port, ca, per_connection, threads, proc_index, queue, interval):
     results, errors = [], []
     workers = [threading.Thread(target=_connection_worker,
-                                args=(port, ca, per_connection, (proc_index * threads + t) * 1000, results, errors))
+                                args=(port, ca, per_connection, (proc_index * threads + t) * 1000, results, errors,
+                                      interval))
                for t in range(threads)]
     for w in workers:
         w.start()
@@ -193,7 +201,7 @@ def start_server(directory: str):
     return server, int(match.group(1)), paths["ca.crt"]
 
 
-def run(reviews: int, clients: int, procs: int, rounds: int) -> dict:
+def run(reviews: int, clients: int, procs: int, rounds: int, rate: float = 0.0) -> dict:
     procs = max(1, min(procs, clients))
     threads = clients // procs
     clients = threads * procs
@@ -207,7 +215,8 @@ def run(reviews: int, clients: int, procs: int, rounds: int) -> dict:
             mp = multiprocessing.get_context("fork")
             for _ in range(rounds):
                 queue = mp.Queue()
-                workers = [mp.Process(target=_process_worker, args=(port, ca, per_connection, threads, p, queue))
+                workers = [mp.Process(target=_process_worker, args=(port, ca, per_connection, threads, p, queue,
+                                                                   clients / rate if rate else 0.0))
                            for p in range(procs)]
                 started = time.perf_counter()
                 for w in workers:
@@ -232,6 +241,7 @@ def run(reviews: int, clients: int, procs: int, rounds: int) -> dict:
     # round time includes process start and TLS handshakes: the rate is a lower bound
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.machine(),
             "cpus": os.cpu_count(), "python": platform.python_version(), "clients": clients, "procs": procs,
+            "rate": rate or None,
             "rounds": rounds, "reviews": done, "errors": len(errors), "error_samples": errors[:5],
             "seconds": round(elapsed, 3), "reviews_per_s": round(done / elapsed, 1) if elapsed else None,
             "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
@@ -256,8 +266,12 @@ def markdown(result: dict) -> str:
     lines = [f"# webhook load benchmark ({result['date']}, {result['machine']}, {result['cpus']} cpus, "
              f"Python {result['python']})", "",
              f"`bench/webhook_load.py --reviews {result['reviews']} --clients {result['clients']} "
-             f"--procs {result['procs']} --rounds {result['rounds']}`: {result['clients']} keep-alive HTTPS "
-             f"connections in {result['procs']} client processes on the same machine as the server.", "",
+             f"--procs {result['procs']} --rounds {result['rounds']}"
+             + (f" --rate {result['rate']:g}" if result.get("rate") else "")
+             + f"`: {result['clients']} keep-alive HTTPS connections in {result['procs']} client processes on the "
+             "same machine as the server, "
+             + (f"open loop at {result['rate']:g} reviews/s (latency from each scheduled send)." if result.get("rate")
+                else "closed loop (each connection sends its next review when the answer is in)."), "",
              "| reviews | seconds | reviews/s | p50 ms | p90 ms | p99 ms | max ms | errors |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
              f"| {result['reviews']} | {result['seconds']} | {result['reviews_per_s']} | {result['p50_ms']} | "
@@ -275,9 +289,12 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="open loop: send this many reviews/s in all (latency counted from the scheduled send); "
+                             "0 (default): closed loop, each connection as fast as answers come")
     parser.add_argument("--out", default=None, help="directory for webhook.json and webhook.md")
     args = parser.parse_args(argv)
-    result = run(args.reviews, args.clients, args.procs, args.rounds)
+    result = run(args.reviews, args.clients, args.procs, args.rounds, args.rate)
     text = markdown(result)
     print(text)
     if args.out:
