@@ -512,3 +512,18 @@ def test_empty_gateways_means_parents_are_not_checked():
 def test_config_error_names_the_source():
     with pytest.raises(ConfigError, match=r"^environment variable MAXBODYBYTES: '10' is too small"):
         webhook_config.load({}, environ={"MAXBODYBYTES": "10"})
+
+
+@pytest.mark.parametrize("args,fragment", [(["serve", "--bogus"], "No such option '--bogus'"),
+                                           (["nope"], "No such command 'nope'"),
+                                           (["serve", "--shutdown-timeout", "x"], "'--shutdown-timeout'")])
+def test_usage_errors_are_one_line(args, fragment):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("webservice-admission: ") and fragment in lines[0], result.stderr
+
+
+def test_no_command_shows_the_help_and_exits_2():
+    result = run_cli()
+    assert result.returncode == 2 and "serve" in result.stderr and "Traceback" not in result.stderr

@@ -82,9 +82,20 @@ def fail(message: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The console entry point; a usage error is one line (``webservice-admission: ...``), exit 2."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:  # as click 8.1 and 8.2+ differ here: the help, on stderr, and exit 2
+        with click.Context(cli, info_name=PROG, help_option_names=["-h", "--help"]) as ctx:
+            click.echo(cli.get_help(ctx), err=True)
+        return 2
     try:
-        cli.main(args=argv, prog_name=PROG, standalone_mode=True)
+        code = cli.main(args=args, prog_name=PROG, standalone_mode=False)
+    except click.ClickException as error:
+        click.echo(f"{PROG}: {error.format_message()} (see '{PROG} serve --help')", err=True)
+        return error.exit_code
+    except click.exceptions.Abort:
+        return 1
     except SystemExit as done:
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    return code if isinstance(code, int) else 0
