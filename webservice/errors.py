@@ -87,7 +87,14 @@ class UnknownTypeError(InputError):
 
 
 class AdmissionError(InputError):
-    """A routing object would be refused by the cluster's ingress admission rule."""
+    """A routing object would be refused by the cluster's ingress admission rule.
+
+    ``reason`` is a stable code for the kind of refusal (``webservice.admission.REASONS``);
+    the admission webhook counts denials by it."""
+
+    def __init__(self, message: str, hint: str | None = None, reason: str = "malformed"):
+        super().__init__(message, hint)
+        self.reason = reason
 
 
 class PreflightError(InputError):

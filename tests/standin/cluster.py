@@ -18,7 +18,8 @@ For tests (``standin`` fixture):
   substring -> scenario), ``time_scale`` (real s per simulated s, default 0.01; 0: as fast
   as possible), ``pause()``/``resume()``, ``quota``/``limits`` (assign to replace) and
   ``set_quota(hard)``/``set_limits(max=, min=, default=, defaultRequest=)``,
-  ``field_validation`` (``"Strict"``), ``ingress_domains``, ``bookmark_interval`` (1 s;
+  ``field_validation`` (``"Strict"``), ``ingress_domains``, ``webhook`` (None, or a
+  ``webhook.WebhookClient`` reviewing Ingress/HTTPRoute writes instead), ``bookmark_interval`` (1 s;
   watches with ``allowWatchBookmarks`` get a BOOKMARK that often and before a timeout), ``append_log(ns, pod, line,
   container=None)``, ``compact()`` (older resourceVersions give 410), ``add_fault(...)``
   (see ``server.Fault``), ``wait_for(predicate, timeout=10)``;
@@ -116,6 +117,7 @@ class StandIn:
         self.field_validation = "Strict"
         self.bookmark_interval = 1.0  # real seconds between BOOKMARKs to watches asking for them
         self.ingress_domains = ["toolforge.org"]
+        self.webhook = None  # a webhook.WebhookClient: Ingress/HTTPRoute writes are reviewed by it
         self.quota = dict(DEFAULT_QUOTA)
         self.limits = copy.deepcopy(DEFAULT_LIMITS)
         self.image_config = copy.deepcopy(IMAGE_CONFIG)
@@ -239,6 +241,12 @@ class StandIn:
             admission.admit_service(obj, self.store.list("ResourceQuota", ns), self.store.list("Pod", ns),
                                     self.store.list("Service", ns))
         elif res.kind in ("Ingress", "HTTPRoute"):
+            self.admit_route(res, ns, obj, "CREATE")
+
+    def admit_route(self, res, ns, obj, operation, old=None):
+        if self.webhook is not None:
+            self.webhook.review(res, ns, obj, operation, old)
+        else:
             validation.ingress_admission(res, obj, ns, self.ingress_domains)
 
     def delete_object(self, res, obj, opts) -> dict | None:
