@@ -10,6 +10,5 @@
   supports), taken once per command and passed down.
 
 Nothing here talks to a cluster, prints, or imports yaml before a file has to be parsed
-(``--help``, completion and ``--dry-run`` stay fast). ``webservice.statefiles`` re-exports
-the public names for older callers.
+(``--help``, completion and ``--dry-run`` stay fast).
 """
