@@ -446,3 +446,33 @@ def test_optional_values_accept_empty(files):
     write(user, "legacy_host: ''\ngateway_section: null\nproject: ''\n")
     config = load_config(environ=environ)
     assert (config.legacy_host, config.gateway_section, config.project) == ("", "", "")
+
+
+# --- default_type ----------------------------------------------------------------------------
+
+
+def test_default_type_defaults_to_php74_and_the_site_sets_it(files):
+    site, _, environ = files
+    assert load_config(environ=environ).default_type == "php7.4"
+    write(site, "default_type: php8.4\n")
+    config = load_config(environ=environ)
+    assert config.default_type == "php8.4" and config.sources["default_type"] == f"config file {site}"
+
+
+@pytest.mark.parametrize("value", ["'php 8.4'", "[php8.4]", "''", "'-x'"])
+def test_bad_default_type_is_one_line_naming_the_key(files, value):
+    site, _, environ = files
+    write(site, f"default_type: {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(environ=environ)
+    assert_one_line(info.value, str(site), "'default_type'", "webservice type name")
+
+
+def test_config_files_use_the_shared_bounded_reader(files):
+    site, _, environ = files
+    write(site, "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n")
+    with pytest.raises(ConfigError) as info:  # an alias bomb: refused before it is expanded
+        load_config(environ=environ)
+    assert_one_line(info.value, str(site), "not valid YAML")

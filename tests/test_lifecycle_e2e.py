@@ -108,7 +108,7 @@ def test_healthy_start_status_stop(env, routing, route_kind, route_name, start_r
 
     text = run(env, "status")
     assert text.returncode == 0
-    assert text.stdout.startswith("mytool: running, 1/1 pods ready")
+    assert text.stdout.startswith("Your webservice of type python3.11 is running\nmytool: running, 1/1 pods ready")
     for word in ("type:", "python3.11", "URL:", "image:", "resources:", "started:", "NAME", "READY", "RESTARTS"):
         assert word in text.stdout
 
@@ -442,7 +442,7 @@ def test_forbidden(env):
 
 def test_server_errors_are_retried_then_explained(env):
     env.standin.add_fault(status=503, path="/deployments", times=2)
-    assert run(env, "status").returncode == 3
+    assert run(env, "status", "--check").returncode == 3
     assert len(requests(env)) == 3
     env.standin.add_fault(status=500, path="/deployments", times=100)
     result = run(env, "status")
@@ -465,7 +465,7 @@ def test_connection_refused(env):
 
 def test_debug_shows_requests(env):
     result = run(env, "status", "--debug")
-    assert result.returncode == 3
+    assert result.returncode == 0
     assert "webservice: debug: GET /apis/apps/v1/namespaces/tool-mytool/deployments" in result.stderr
     assert "BEGIN" not in result.stderr
 
@@ -627,3 +627,56 @@ def test_json_outcomes(env):
     missing = run(env, "status", "--json", env_extra={"KUBECONFIG": "/nonexistent/config"})
     assert missing.returncode == 7
     assert json.loads(missing.stdout)["error"]["kind"] == "KubeconfigError"
+
+
+# --- status exit codes: plain status succeeds whenever it found out the state ---------------
+
+
+def _bring_to(env, state: str) -> None:
+    if state == "running":
+        start_healthy(env)
+    elif state == "crashing":
+        env.standin.scenario = "crashloop"
+        assert run(env, "python3.11", "start").returncode == 5
+
+
+@pytest.mark.parametrize("state,headline,plain,check", [
+    ("stopped", "Your webservice is not running", 0, 3),
+    ("running", "Your webservice of type python3.11 is running", 0, 0),
+    ("crashing", "Your webservice of type python3.11 is running", 0, 4),
+])
+def test_status_exit_codes_plain_check_and_json(env, state, headline, plain, check):
+    _bring_to(env, state)
+    result = run(env, "status")
+    assert (result.returncode, result.stdout.splitlines()[0]) == (plain, headline), result.stderr
+    assert run(env, "status", "--check").returncode == check
+    code, data = status_json(env)
+    assert code == check and data["state"] == state  # --json keeps the state codes
+
+
+@pytest.mark.parametrize("args", [["status"], ["status", "--check"], ["status", "--json"]])
+def test_status_that_cannot_find_out_fails_in_every_form(env, args):
+    os.unlink(env.kubeconfig)
+    result = run(env, *args)
+    assert result.returncode == 7 and "Your webservice" not in result.stdout
+# --- a service.manifest as 0.98 left it (issue 13 section 3) --------------------------------------
+
+MANIFEST_098 = ("# This file is used by Toolforge infrastructure.\n# Please do not edit manually at this time.\n"
+                "# Tue May  7 19:14:04 2024\nbackend: gridengine\nbuildservice-image: tool-mytool/tool-mytool:latest\n"
+                "distribution: debian\nversion: 2\nweb: python3.11\nweb::extra_args: --processes 2\n")
+
+
+def test_a_098_manifest_never_blocks_and_the_next_write_cleans_it(env):
+    Path(env.home, "service.manifest").write_text(MANIFEST_098)
+    started = run(env, "start")
+    assert started.returncode == 0, started.stderr
+    assert "ignored 'backend: gridengine'" in started.stderr
+    deployment = env.standin.get("Deployment", env.standin.namespace, "mytool")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["--processes", "2"]
+    assert manifest(env) == {"version": 4, "backend": "kubernetes", "web": "python3.11",
+                             "web::extra_args": ["--processes", "2"], "distribution": "debian"}
+    status = run(env, "status")
+    assert status.returncode == 0 and "gridengine" not in status.stderr, status.stderr
+    stopped = run(env, "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert manifest(env) == {"version": 4, "distribution": "debian"}  # keys other tooling owns stay

@@ -42,7 +42,8 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from webservice import statefiles
+from webservice.state import manifest as state_manifest
+from webservice.state.lock import LOCK_TIMEOUT, ToolLock
 from webservice import status as status_mod
 from webservice.context import Context
 from webservice.errors import (
@@ -129,28 +130,23 @@ class _ToolLock:
     steps one after the other: each sees the other's result, and the manifest always
     describes the objects last applied.
 
-    It is ``flock`` on the manifest's lock file (``statefiles.take_lock``, which opens it
-    without following symlinks). ``statefiles.update_manifest`` locks the
-    same file with ``lockf``; the two kinds do not interact on Linux, so taking it here
-    does not deadlock the manifest update made while it is held.
+    It is the one POSIX lock of :mod:`webservice.state.lock` (tool homes are on NFS, where
+    an ``flock`` would conflict with it), taken once here and passed down to
+    ``update_manifest(..., lock=...)``, which then does not lock again.
     """
 
-    TIMEOUT = statefiles.LOCK_TIMEOUT
+    TIMEOUT = LOCK_TIMEOUT
 
     def __init__(self):
-        self.fd: int | None = None
+        self.lock: ToolLock | None = None
 
     def acquire(self, home) -> None:
-        self.fd = statefiles.take_lock(
-            home, self.TIMEOUT, flock=True, busy="another webservice command is changing this webservice"
-        )
+        self.lock = ToolLock(home, self.TIMEOUT, busy="another webservice command is changing this webservice")
+        self.lock.acquire()
 
     def release(self) -> None:
-        import os
-
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            os.close(fd)  # closing releases the flock
+        if self.lock is not None:
+            self.lock.release()
 
 
 UNCHANGED = "interrupted before anything was changed: nothing was changed, the webservice is as it was"
@@ -188,7 +184,7 @@ def _manifest_type(ctx: Context) -> str | None:
 
 def _start_change(values: dict):
     def change(data: dict) -> dict:
-        return statefiles.manifest_for_start(
+        return state_manifest.manifest_for_start(
             data, web_type=values["web"], backend=values["backend"], cpu=values["cpu"], memory=values["memory"],
             replicas=values["replicas"], buildservice_image=values["buildservice-image"],
             extra_args=values["web::extra_args"], health_check_path=values.get("health-check-path"),
@@ -199,9 +195,9 @@ def _start_change(values: dict):
 
 
 def _stop_change(data: dict) -> dict:
-    kept = statefiles.manifest_for_stop(data)
+    kept = state_manifest.manifest_for_stop(data)
     if data and not kept:
-        kept = {"version": statefiles.MANIFEST_VERSION}  # nothing left: the file is removed
+        kept = {"version": state_manifest.MANIFEST_VERSION}  # nothing left: the file is removed
     return kept
 
 
@@ -359,12 +355,17 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
         result = StartResult(action=action, tool=tool, outcome="interrupted", type=request.type,
                              exit_code=_exit_code(exc), elapsed=time.monotonic() - begin, message=UNCHANGED)
         return result
+    from webservice.output import announce
+
+    # the line scripts and Toolforge's own tests grep for, before anything is changed
+    announce(request, f"Restarting webservice of type {spec.type_name}..." if restart
+             else f"Starting webservice of type {spec.type_name}...")
     since = time.time()
+    record = _ManifestRecord(ctx.tool.home, spec.manifest_values(), lock.lock)
     with _shielded() as interrupted:
-        applied = _apply_all(cluster, built, rollback=current is None)
+        applied = _apply_all(cluster, built, rollback=current is None, record=record)
         for kind, route in stale:
             cluster.delete(kind, route["metadata"]["name"], uid=route["metadata"].get("uid"))
-        statefiles.update_manifest(ctx.tool.home, _start_change(spec.manifest_values()))
     lock.release()  # the changes are made and recorded: others may go on while this one waits
 
     result = StartResult(action=action, tool=spec.tool, outcome="submitted", type=spec.type_name, url=spec.url,
@@ -451,22 +452,61 @@ def _route_wait(routes: list) -> dict:
     return {"route": meta.get("name"), "route_generation": meta.get("generation")}
 
 
-def _apply_all(cluster, built: list, *, rollback: bool) -> list:
-    """Apply every object in order. If one is refused on a start, the Deployment this run
-    created is deleted again, so that nothing runs half set up and 'start' can be retried."""
+class _ManifestRecord:
+    """Writes the manifest of a start the moment its Deployment is applied, so that the
+    manifest describes what was last applied even when a later apply fails (a restart that
+    changed ``--mem`` and then failed on the Service must not be reverted by the next plain
+    restart); ``undo`` puts the previous manifest back when a first start is rolled back."""
+
+    def __init__(self, home, values: dict, lock):
+        self.home, self.values, self.lock = home, values, lock
+        self.previous: dict | None = None
+
+    def write(self) -> None:
+        change = _start_change(self.values)
+
+        def remember_and_change(data: dict) -> dict:
+            import copy
+
+            self.previous = copy.deepcopy(data)
+            return change(data)
+
+        state_manifest.update_manifest(self.home, remember_and_change, lock=self.lock)
+
+    def undo(self) -> None:
+        if self.previous is not None:
+            previous = self.previous
+            state_manifest.update_manifest(self.home, lambda data: previous, lock=self.lock)
+
+
+def _apply_all(cluster, built: list, *, rollback: bool, record: _ManifestRecord | None = None) -> list:
+    """Apply every object in order; the manifest is written right after the Deployment
+    (the first object). If one is refused on a start, the Deployment this run created is
+    deleted again and the manifest put back, so that nothing runs half set up and 'start'
+    can be retried. A manifest that cannot be saved is reported after the other applies."""
     applied: list = []
+    unsaved: ManifestError | None = None
     try:
         for obj in built:
             applied.append(cluster.apply(obj))
+            if record is not None and len(applied) == 1:
+                try:
+                    record.write()
+                except ManifestError as error:
+                    unsaved = error
     except ClusterError as error:
         if rollback and applied:
             meta = applied[0].get("metadata") or {}
             try:
                 cluster.delete("Deployment", meta.get("name"), uid=meta.get("uid"))
-            except ClusterError:
+                if record is not None:
+                    record.undo()
+            except (ClusterError, ManifestError):
                 pass
             error.hint = (error.hint + "; " if error.hint else "") + "nothing was started"
         raise
+    if unsaved is not None:
+        raise unsaved
     return applied
 
 
@@ -514,12 +554,16 @@ def _stop_locked(request, lock: _ToolLock) -> StopResult:
         return StopResult(tool=tool, was_running=False, pods_gone=False, exit_code=_exit_code(exc),
                           message=UNCHANGED, elapsed=time.monotonic() - begin)
     deleted = []
+    if found:
+        from webservice.output import announce
+
+        announce(request, "Stopping webservice")
     with _shielded() as interrupted:
         for kind, item in found:
             meta = item["metadata"]
             if cluster.delete(kind, meta["name"], uid=meta.get("uid")):
                 deleted.append(f"{kind}/{meta['name']}")
-        statefiles.update_manifest(ctx.tool.home, _stop_change)
+        state_manifest.update_manifest(ctx.tool.home, _stop_change, lock=lock.lock)
     lock.release()
     result = StopResult(tool=ctx.tool.name, was_running=any(k == "Deployment" for k, _ in found), deleted=deleted)
     if not found:

@@ -102,6 +102,31 @@ def _env(spec) -> list:
     return env
 
 
+def pod_security_context(spec) -> dict:
+    """What the cluster's pod policy requires (Kyverno; REFERENCE 8), sent explicitly as
+    jobs-api does: non-root as the tool's uid and gid, the runtime's seccomp profile."""
+    context = {}
+    if spec.uid is not None:
+        context["runAsUser"] = spec.uid
+    if spec.gid is not None:
+        context["runAsGroup"] = spec.gid
+        context["fsGroup"] = spec.gid
+    context["runAsNonRoot"] = True
+    context["seccompProfile"] = {"type": "RuntimeDefault"}
+    return context
+
+
+def container_security_context(spec) -> dict:
+    """No privilege escalation, no capabilities, not privileged, non-root (REFERENCE 8)."""
+    context = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "privileged": False,
+               "runAsNonRoot": True}
+    if spec.uid is not None:
+        context["runAsUser"] = spec.uid
+    if spec.gid is not None:
+        context["runAsGroup"] = spec.gid
+    return context
+
+
 def _container(spec) -> dict:
     container = {"name": CONTAINER, "image": spec.image}
     command = container_command(spec)
@@ -115,6 +140,7 @@ def _container(spec) -> dict:
     container["ports"] = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
     container["resources"] = resources(spec)
     container.update(_probes(spec))
+    container["securityContext"] = container_security_context(spec)
     return container
 
 
@@ -132,7 +158,7 @@ def build_deployment(spec) -> dict:
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": {STARTED_AT: spec.started_at}},
-                "spec": {"containers": [_container(spec)]},
+                "spec": {"securityContext": pod_security_context(spec), "containers": [_container(spec)]},
             },
         },
     }
@@ -243,6 +269,7 @@ def build_shell_pod(spec, name: str, command: list[str] | None = None, tty: bool
         "stdinOnce": True,
         "tty": tty,
         "resources": resources(spec),
+        "securityContext": container_security_context(spec),
     }
     if not spec.buildservice and spec.mount != "none":
         container["workingDir"] = f"/data/project/{spec.tool}/"
@@ -262,5 +289,5 @@ def build_shell_pod(spec, name: str, command: list[str] | None = None, tty: bool
                 MOUNT_LABEL: spec.mount,
             },
         },
-        "spec": {"restartPolicy": "Never", "containers": [container]},
+        "spec": {"restartPolicy": "Never", "securityContext": pod_security_context(spec), "containers": [container]},
     }

@@ -209,3 +209,21 @@ class ShellResult:
     deleted: bool = True  # the pod is gone afterwards (deleted by kubectl or by us)
     cleanup_problem: str | None = None  # why it may be left behind
     interrupted: bool = False
+
+
+# --- types ---
+
+
+@dataclass
+class TypesResult:
+    """``types``. ``--json``: ``{"source", "fetched_at", "types": [{"name", "runner", "image",
+    "deprecated", "replacement", "aliases", "profile"}]}`` (``catalogue.TypeInfo``); ``source`` is ``cluster``, ``cache`` or
+    ``builtin``; ``fetched_at`` when the cluster's list was read (Unix time) or null."""
+
+    types: list
+    source: str
+    fetched_at: float | None = None
+    exit_code: int = 0
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "fetched_at": self.fetched_at, "types": [t.as_dict() for t in self.types]}
