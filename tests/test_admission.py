@@ -392,13 +392,26 @@ def test_built_buildservice_routing_passes(tmp_path):
     check_routing(obj, TOOL, ["toolforge.org"], legacy_host="tools.wmflabs.org")
 
 
-def test_built_object_tampered_is_refused(tmp_path):
-    _, obj = build(tmp_path, Config())
+def test_built_ingress_tampered_is_refused(tmp_path):
+    _, obj = build(tmp_path, Config(routing="ingress"))
+    assert obj["kind"] == "Ingress"
     evil = copy.deepcopy(obj)
     evil["spec"]["rules"][0]["host"] += ".evil.example"
     refused(evil, "evil.example")
     evil = copy.deepcopy(obj)
     evil["spec"]["rules"].append({"host": "bar.toolforge.org"})
+    refused(evil, "bar.toolforge.org")
+
+
+def test_built_httproute_tampered_is_refused(tmp_path):
+    _, obj = build(tmp_path, Config())
+    assert obj["kind"] == "HTTPRoute"  # the default routing
+    check_routing(obj, TOOL, ["toolforge.org"], legacy_host="tools.wmflabs.org")
+    evil = copy.deepcopy(obj)
+    evil["spec"]["hostnames"][0] += ".evil.example"
+    refused(evil, "evil.example")
+    evil = copy.deepcopy(obj)
+    evil["spec"]["hostnames"].append("bar.toolforge.org")
     refused(evil, "bar.toolforge.org")
 
 

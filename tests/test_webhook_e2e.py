@@ -94,8 +94,8 @@ def test_webservice_start_of_the_own_host_is_accepted(webhook, app_env):
     assert result.returncode == 0, result.stderr
     assert reviewed(server).get("allowed", 0) >= 1 and reviewed(server).get("denied", 0) == 0
     routes = [r["request"]["object"] for r in client.reviews]
-    assert routes[-1]["kind"] == "Ingress" and routes[-1]["spec"]["rules"][0]["host"] == "mytool.toolforge.org"
-    assert app_env.standin.get("Ingress", app_env.standin.namespace, "mytool-subdomain") is not None
+    assert routes[-1]["kind"] == "HTTPRoute" and routes[-1]["spec"]["hostnames"] == ["mytool.toolforge.org"]
+    assert app_env.standin.get("HTTPRoute", app_env.standin.namespace, "mytool") is not None
 
 
 def test_webservice_start_with_an_httproute_is_accepted(webhook, app_env):
@@ -116,3 +116,13 @@ def test_a_webhook_that_cannot_be_reached_fails_closed(webhook, standin):
         standin.create({**ingress("x", "mytool.toolforge.org"), "metadata": {"name": "x",
                                                                              "namespace": standin.namespace}})
     assert error.value.code == 500 and f'failed calling webhook "{NAME}"' in error.value.message
+
+
+def test_webservice_start_with_ingress_routing_is_accepted(webhook, app_env):
+    server, client = webhook
+    result = app_env.run("--routing", "ingress", "python3.11", "start", "--no-wait")
+    assert result.returncode == 0, result.stderr
+    assert reviewed(server).get("denied", 0) == 0
+    routes = [r["request"]["object"] for r in client.reviews]
+    assert routes[-1]["kind"] == "Ingress" and routes[-1]["spec"]["rules"][0]["host"] == "mytool.toolforge.org"
+    assert app_env.standin.get("Ingress", app_env.standin.namespace, "mytool-subdomain") is not None
