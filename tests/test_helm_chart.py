@@ -539,7 +539,7 @@ def test_overrides_change_the_rendered_objects(rendered):
     assert excluded(default) == SYSTEM_NAMESPACES + ["route-admission"]
     extra = SYSTEM_NAMESPACES + ["route-admission", "maintain-kubeusers", "tool-fourohfour"]
     assert excluded(rendered["exempt-namespaces"][0]) == extra
-    assert env_of(rendered["exempt-namespaces"][0])["EXEMPT_NAMESPACES"] == ",".join(extra)
+    assert env_of(rendered["exempt-namespaces"][0])["EXEMPTNAMESPACES"] == ",".join(extra)
 
     hook = one(default, "ValidatingWebhookConfiguration")["webhooks"][0]
     assert hook["namespaceSelector"]["matchLabels"] == {"tenancy": "tool"}
@@ -564,7 +564,7 @@ def test_overrides_change_the_rendered_objects(rendered):
     assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     assert pod["spec"]["containers"][0]["image"] == "registry.example/admission:9.9.9"
     assert pod["metadata"]["annotations"] == {"example.org/owner": "wmcs"}
-    assert env_of(extras)["LEGACY_HOST"] == "tools.wmflabs.org"
+    assert env_of(extras)["LEGACYHOST"] == "tools.wmflabs.org"
     assert env_of(extras)["DEBUG"] == "true"
 
 
@@ -579,9 +579,9 @@ def test_default_environment_is_the_old_webhooks_plus_the_new_settings(rendered)
         "TLSKEY": "/etc/webhook/certs/tls.key",
         "DOMAINS": "toolforge.org",
         "GATEWAYS": "istio-gateway/toolforge",
-        "CATCHALL_TOOL": "fourohfour",
-        "LEGACY_HOST": "",
-        "EXEMPT_NAMESPACES": "kube-system,kube-public,kube-node-lease,route-admission",
+        "CATCHALLTOOL": "fourohfour",
+        "LEGACYHOST": "",
+        "EXEMPTNAMESPACES": "kube-system,kube-public,kube-node-lease,route-admission",
         "DEBUG": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
