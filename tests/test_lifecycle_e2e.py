@@ -410,6 +410,20 @@ def test_refused_apply_on_start_leaves_nothing_running(env, code, words):
     assert manifest(env) is None
 
 
+@pytest.mark.parametrize("routing,path", [("httproute", "/httproutes"), ("ingress", "/ingresses")])
+def test_first_start_whose_route_is_refused_removes_every_object_it_applied(env, routing, path):
+    env.standin.add_fault(status=422, method="PATCH", path=path, times=1)
+    result = run(env, "--routing", routing, "python3.11", "start")
+    assert result.returncode == 7, result.stderr
+    assert "nothing was started" in result.stderr
+    # the Deployment and the Service applied before the refused route are gone again
+    assert web_objects(env) == {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}
+    deletes = [r.path.rsplit("/", 2)[-2] for r in env.standin.requests if r.method == "DELETE"]
+    assert deletes == ["services", "deployments"], deletes  # newest first
+    assert manifest(env) is None
+    assert run(env, "--routing", routing, "python3.11", "start").returncode == 0
+
+
 def test_quota_refusal_while_applying(env):
     env.standin.set_quota({"services": "0"})
     result = run(env, "python3.11", "start")

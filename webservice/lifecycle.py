@@ -481,9 +481,10 @@ class _ManifestRecord:
 
 def _apply_all(cluster, built: list, *, rollback: bool, record: _ManifestRecord | None = None) -> list:
     """Apply every object in order; the manifest is written right after the Deployment
-    (the first object). If one is refused on a start, the Deployment this run created is
-    deleted again and the manifest put back, so that nothing runs half set up and 'start'
-    can be retried. A manifest that cannot be saved is reported after the other applies."""
+    (the first object). If one is refused on a first start, every object this run applied
+    (the Deployment, and the Service when the route was refused) is deleted again, newest
+    first, and the manifest put back, so that nothing is left half set up and 'start' can be
+    retried. A manifest that cannot be saved is reported after the other applies."""
     applied: list = []
     unsaved: ManifestError | None = None
     try:
@@ -496,9 +497,10 @@ def _apply_all(cluster, built: list, *, rollback: bool, record: _ManifestRecord 
                     unsaved = error
     except ClusterError as error:
         if rollback and applied:
-            meta = applied[0].get("metadata") or {}
             try:
-                cluster.delete("Deployment", meta.get("name"), uid=meta.get("uid"))
+                for obj in reversed(applied):
+                    meta = obj.get("metadata") or {}
+                    cluster.delete(obj.get("kind"), meta.get("name"), uid=meta.get("uid"))
                 if record is not None:
                     record.undo()
             except (ClusterError, ManifestError):
