@@ -178,6 +178,8 @@ BAD_TEMPLATES = [
     ("latin-1", "type: pyth\u00f6n\n".encode("latin-1"), ["UTF-8"]),
     ("control-char", b"type: python\x07\n", ["not allowed"]),
     ("bad-date", b"type: 2024-13-45\n", ["invalid YAML value"]),
+    # found by the hardening properties on bookworm's PyYAML 6.0 (AttributeError inside it)
+    ("bad-tagged-date", b"!!timestamp 2024-13-45\n{}", ["invalid YAML value"]),
     # wrong value types, one per key
     ("type-number", b"type: 3.11\n", ["'type'", "non-empty string", "number"]),
     ("type-empty", b"type: ''\n", ["'type'", "non-empty string"]),

@@ -127,8 +127,9 @@ def parse_yaml(raw: bytes | str, *, max_bytes: int = MAX_FILE_BYTES, max_nodes: 
         return None, f"character {exc.character!r} at position {exc.position} is not allowed in YAML"
     except yaml.YAMLError as exc:
         return None, f"invalid YAML: {oneline(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}"
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        # e.g. PyYAML raises ValueError for an impossible date such as 2024-13-45.
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        # e.g. PyYAML raises ValueError for an impossible date such as 2024-13-45, and
+        # bookworm's PyYAML 6.0 AttributeError for one with an explicit !!timestamp tag.
         return None, f"invalid YAML value: {oneline(exc)}"
 
 
