@@ -25,6 +25,8 @@ def _module():
 
 def test_every_mutant_applies_to_the_code():
     module = _module()
+    if not (ROOT / "webservice").is_dir():
+        pytest.skip("the mutants apply to a source checkout; this run has tests/ and bench/ beside an installed package")
     problems = [f"{m.what}: {why}" for m in module.MUTANTS if (why := module.check(m, ROOT))]
     assert problems == []
 
