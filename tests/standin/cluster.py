@@ -22,6 +22,10 @@ For tests (``standin`` fixture):
   watches with ``allowWatchBookmarks`` get a BOOKMARK that often and before a timeout), ``append_log(ns, pod, line,
   container=None)``, ``compact()`` (older resourceVersions give 410), ``add_fault(...)``
   (see ``server.Fault``), ``wait_for(predicate, timeout=10)``;
+* today's Toolforge (each off by default; ``configure(preset="toolforge")`` turns them
+  on together, see ``toolforge.py``): ``rbac`` (``rbac.py``), ``pod_security`` and
+  ``tool_uids`` (``kyverno.py``), ``gateway_mode``, ``gateways``, ``gateway.release()``
+  and ``ingress_controller`` (``routing.py``), ``publish_job(...)``;
 * credentials: ``url``, ``ca_file``, ``client_cert(cn, foreign=False)``,
   ``kubeconfig(path, user=, namespace=, foreign=, with_cert=, relative_to_toolskube=)``.
 """
@@ -36,7 +40,7 @@ import time
 
 import yaml
 
-from . import admission, validation
+from . import admission, kyverno, routing, toolforge, validation
 from .api import Api
 from .certs import PKI
 from .controller import Controller
@@ -99,6 +103,7 @@ class StandIn:
         self.logs = LogStore(self.store.cond)
         self.api = Api(self)
         self.controller = Controller(self)
+        self.gateway = routing.GatewayController(self)
         self.processes = PodProcesses(self)
         self.stop_event = threading.Event()
         self.requests: list = []
@@ -116,6 +121,13 @@ class StandIn:
         self.field_validation = "Strict"
         self.bookmark_interval = 1.0  # real seconds between BOOKMARKs to watches asking for them
         self.ingress_domains = ["toolforge.org"]
+        # today's Toolforge, each off by default (see ``toolforge.py`` for the preset)
+        self.rbac = None  # rbac.py: None, "tools-user", "tools-user-no-httproute"
+        self.pod_security = None  # kyverno.py: None, "kyverno", "kyverno-runasnonroot"
+        self.tool_uids = {t: 52500 + i for i, t in enumerate(self.tools)}  # uid = gid per tool
+        self.gateway_mode = None  # routing.py: None/"none", "running", "gated"
+        self.gateways = routing.default_gateways()
+        self.ingress_controller = None  # routing.py: None, "nginx", "istio"
         self.quota = dict(DEFAULT_QUOTA)
         self.limits = copy.deepcopy(DEFAULT_LIMITS)
         self.image_config = copy.deepcopy(IMAGE_CONFIG)
@@ -150,6 +162,14 @@ class StandIn:
                 if lr is not None:
                     lr["spec"]["limits"] = [{"type": "Container", **copy.deepcopy(item)}]
                     self.store.update("LimitRange", lr)
+
+    def configure(self, preset: str | None = None, published_job=None, **settings) -> "StandIn":
+        """Apply a preset (``"toolforge"``: today's Toolforge) and settings; see ``toolforge.py``."""
+        return toolforge.configure(self, preset, published_job, **settings)
+
+    def publish_job(self, name: str = "myjob", port: int = 8080, **kw) -> dict:
+        """A continuous job published on the tool's host, as jobs-api makes it; see ``toolforge.py``."""
+        return toolforge.publish_job(self, name, port, **kw)
 
     def pause(self):
         """Freeze the simulation (simulated time stops) until ``resume()``."""
@@ -187,6 +207,7 @@ class StandIn:
             self.store.clear()
             self.logs.clear()
             self.controller.reset()
+            self.gateway = routing.GatewayController(self)
             self.owners.clear()
             self.requests.clear()
             self.faults.clear()
@@ -227,12 +248,19 @@ class StandIn:
 
     # -- helpers for the API and the controller --------------------------------------------
     def admit(self, res, ns, obj, display_name=None):
+        tool = ns[len("tool-"):] if ns and ns.startswith("tool-") else None
         if res.kind == "Pod":
+            def policy(pod):
+                kyverno.admit_pod(pod, ns or "", self.pod_security, self.tool_uids.get(tool))
             admission.admit_pod(obj, self.store.list("LimitRange", ns), self.store.list("ResourceQuota", ns),
-                                self.store.list("Pod", ns), self.store.list("Service", ns), display_name)
+                                self.store.list("Pod", ns), self.store.list("Service", ns), display_name,
+                                policy=policy, deployments=self.store.list("Deployment", ns))
         elif res.kind == "Service":
             admission.admit_service(obj, self.store.list("ResourceQuota", ns), self.store.list("Pod", ns),
-                                    self.store.list("Service", ns))
+                                    self.store.list("Service", ns), self.store.list("Deployment", ns))
+        elif res.kind == "Deployment":
+            admission.admit_deployment(obj, self.store.list("ResourceQuota", ns), self.store.list("Pod", ns),
+                                       self.store.list("Service", ns), self.store.list("Deployment", ns))
         elif res.kind in ("Ingress", "HTTPRoute"):
             validation.ingress_admission(res, obj, ns, self.ingress_domains)
 

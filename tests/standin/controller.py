@@ -26,7 +26,7 @@ import math
 import threading
 import time
 
-from . import events, scenarios
+from . import events, routing, scenarios
 from .errors import ApiError
 from .kubelet import PodSim
 from .store import BY_KIND, now_rfc3339
@@ -133,6 +133,8 @@ class Controller:
         self.render_pods()
         self.garbage_collect()
         self.quota_status()
+        routing.ingress_tick(self.s)
+        self.s.gateway.tick()
 
     # -- pods ----------------------------------------------------------------------------
     def sync_pods(self):
@@ -479,7 +481,8 @@ class Controller:
         from .admission import quota_status
         for q in self.store.list("ResourceQuota"):
             ns = q["metadata"]["namespace"]
-            st = quota_status(q, self.store.list("Pod", ns), self.store.list("Service", ns))
+            st = quota_status(q, self.store.list("Pod", ns), self.store.list("Service", ns),
+                              self.store.list("Deployment", ns))
             if q.get("status") != st:
                 q["status"] = st
                 self.store.update("ResourceQuota", q)
