@@ -74,6 +74,21 @@ class Controller:
         self._thread = None
         self._stop = threading.Event()
         self.paused = False
+        self.steps = 0  # completed simulation steps (a test can wait for "one more full step")
+
+    def wait_steps(self, n: int = 2, timeout: float = 10.0):
+        """Wait until ``n`` more steps have completed (each one whole, under the lock): after
+        that every controller has seen what was written before the call."""
+        with self.store.cond:
+            target = self.steps + n
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.store.cond:
+                if self.steps >= target:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the simulation did not make {n} steps in {timeout}s (paused?)")
+            time.sleep(0.005)
 
     # -- thread ------------------------------------------------------------------------
     def start(self):
@@ -135,6 +150,7 @@ class Controller:
         self.quota_status()
         routing.ingress_tick(self.s)
         self.s.gateway.tick()
+        self.steps += 1
 
     # -- pods ----------------------------------------------------------------------------
     def sync_pods(self):
