@@ -4,7 +4,8 @@ controller modes, jobs' published routes, object-count quotas, and the preset co
 
 No sleeps: tests wait for conditions (``standin.wait_for``) or for whole simulation steps
 (``standin.controller.wait_steps``), and the gated Gateway controller acts only on
-``standin.gateway.release()``."""
+``standin.gateway.release()``. The Gateway controller's own rules are tested in
+test_standin_gateway.py, the Kyverno message parsing in test_policy.py."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.standin import kyverno, toolforge
+from tests.standin import kyverno, toolforge as presets
 from tests.standin.fixtures import KUBECTL
 
 NS = "tool-mytool"
@@ -159,7 +160,7 @@ def test_tools_user_refusal_through_kubectl(standin, kubectl):
 
 # -- Kyverno --------------------------------------------------------------------------------------
 
-@pytest.mark.standin(pod_security="kyverno")
+@pytest.mark.standin(pod_policy="strict")
 def test_kyverno_refuses_a_direct_pod_without_security_context(standin):
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "shell-abc"},
            "spec": {"containers": [{"name": "shell", "image": IMAGE}]}}
@@ -169,7 +170,7 @@ def test_kyverno_refuses_a_direct_pod_without_security_context(standin):
         'admission webhook "validate.kyverno.svc-fail" denied the request: \n\n'
         "resource Pod/tool-mytool/shell-abc was blocked due to the following policies \n\n"
         "toolforge-kyverno-pod-policy:\n  toolforge-validate-pod-policy: 'validation error: pod security context "
-        "must follow the Toolforge policy. rule toolforge-validate-pod-policy failed at path "
+        "must set runAsNonRoot: true. rule toolforge-validate-pod-policy failed at path "
         "/spec/securityContext/runAsNonRoot/'\n")
     assert standin.get("Pod", NS, "shell-abc") is None
 
@@ -183,7 +184,7 @@ def _break(spec, where, key, value):
         target[key] = value
 
 
-@pytest.mark.standin(pod_security="kyverno")
+@pytest.mark.standin(pod_policy="strict")
 @pytest.mark.parametrize("where,key,value,path", [
     (None, None, None, None),
     ("psc", "runAsNonRoot", False, "/spec/securityContext/runAsNonRoot/"),
@@ -210,7 +211,7 @@ def test_kyverno_checks_each_field(standin, where, key, value, path):
         assert code == 400 and body["message"].endswith(f"failed at path {path}'\n"), body
 
 
-@pytest.mark.standin(pod_security="kyverno")
+@pytest.mark.standin(pod_policy="strict")
 def test_kyverno_refusal_of_replicaset_pods_is_a_failedcreate_event(standin, kube_client):
     apps = client.AppsV1Api(kube_client())
     labels = {"name": "mytool"}
@@ -221,8 +222,9 @@ def test_kyverno_refusal_of_replicaset_pods_is_a_failedcreate_event(standin, kub
                               "spec": {"containers": [{"name": "webservice", "image": IMAGE}]}}}})
     ev = standin.wait_for(lambda: standin.events(reason="FailedCreate"))[0]
     assert ev["type"] == "Warning" and ev["involvedObject"]["kind"] == "ReplicaSet"
-    assert ev["message"] == "Error creating: " + kyverno.message(NS, "", "/spec/securityContext/runAsNonRoot/")
-    assert "resource Pod/tool-mytool/ was blocked" in ev["message"]
+    rs = standin.objects("ReplicaSet", NS)[0]["metadata"]["name"]
+    assert ev["message"] == "Error creating: " + kyverno.message(
+        NS, rs + "-", "/spec/securityContext/runAsNonRoot/", "pod security context must set runAsNonRoot: true")
     assert standin.pods() == []
     rs = standin.objects("ReplicaSet", NS)[0]
     cond = standin.wait_for(lambda: (standin.get("ReplicaSet", NS, rs["metadata"]["name"]).get("status") or {})
@@ -230,7 +232,7 @@ def test_kyverno_refusal_of_replicaset_pods_is_a_failedcreate_event(standin, kub
     assert cond[0]["reason"] == "FailedCreate" and "toolforge-validate-pod-policy" in cond[0]["message"]
 
 
-@pytest.mark.standin(pod_security="kyverno")
+@pytest.mark.standin(pod_policy="strict")
 def test_kyverno_admits_a_compliant_deployment(standin, kube_client):
     apps = client.AppsV1Api(kube_client())
     labels = {"name": "mytool"}
@@ -242,7 +244,7 @@ def test_kyverno_admits_a_compliant_deployment(standin, kube_client):
     assert standin.events(reason="FailedCreate") == []
 
 
-@pytest.mark.standin(pod_security="kyverno-runasnonroot")
+@pytest.mark.standin(pod_policy="runasnonroot")
 def test_kyverno_today_refuses_only_runasnonroot_false(standin):
     bare = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"},
             "spec": {"containers": [{"name": "c", "image": IMAGE}]}}
@@ -253,84 +255,44 @@ def test_kyverno_today_refuses_only_runasnonroot_false(standin):
     assert code == 400 and "failed at path /spec/securityContext/runAsNonRoot/" in status["message"]
 
 
-# -- Gateway controller ---------------------------------------------------------------------------
+# -- Gateway controller (the rest is in test_standin_gateway.py) --------------------------------
 
-@pytest.mark.standin(gateway_mode="running")
-def test_gateway_accepts_a_route_and_resolves_its_service(standin):
+def test_gateway_status_is_stable_and_echoes_the_parent(standin):
     standin.create(service())
     assert standin.http("POST", ROUTES, route())[0] == 201
     c = wait_conditions(standin, "mytool", Accepted=("True", "Accepted"), ResolvedRefs=("True", "ResolvedRefs"))
     assert c["Accepted"]["observedGeneration"] == 1 and c["ResolvedRefs"]["observedGeneration"] == 1
     parent = standin.get("HTTPRoute", NS, "mytool")["status"]["parents"][0]
-    assert parent["parentRef"] == {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "toolforge",
-                                   "namespace": "istio-gateway"}
+    assert parent["parentRef"] == {"name": "toolforge", "namespace": "istio-gateway"}
     assert parent["controllerName"] == "istio.io/gateway-controller"
-    # the status is stable: more steps write nothing new
+    # more steps write nothing new
     rv = standin.get("HTTPRoute", NS, "mytool")["metadata"]["resourceVersion"]
     standin.controller.wait_steps(3)
     assert standin.get("HTTPRoute", NS, "mytool")["metadata"]["resourceVersion"] == rv
 
 
-@pytest.mark.standin(gateway_mode="running")
-def test_gateway_backend_not_found_until_the_service_appears(standin):
-    standin.http("POST", ROUTES, route())
-    c = wait_conditions(standin, "mytool", Accepted=("True", "Accepted"), ResolvedRefs=("False", "BackendNotFound"))
-    assert c["ResolvedRefs"]["message"] == "backend(mytool.tool-mytool.svc.cluster.local) not found"
+def test_gateway_section_name_of_no_listener_is_no_matching_parent(standin):
     standin.create(service())
-    wait_conditions(standin, "mytool", ResolvedRefs=("True", "ResolvedRefs"))
-
-
-@pytest.mark.standin(gateway_mode="running")
-@pytest.mark.parametrize("parent,reason", [
-    ({"name": "toolforge", "namespace": "toolforge-gateway"}, "NoMatchingParent"),
-    ({"name": "nosuch", "namespace": "istio-gateway"}, "NoMatchingParent"),
-    ({"name": "toolforge", "namespace": "istio-gateway", "sectionName": "https"}, "NoMatchingParent"),
-])
-def test_gateway_no_matching_parent(standin, parent, reason):
-    standin.create(service())
-    standin.http("POST", ROUTES, route(parent=parent))
-    c = wait_conditions(standin, "mytool", Accepted=("False", reason))
+    standin.http("POST", ROUTES, route(parent={"name": "toolforge", "namespace": "istio-gateway",
+                                               "sectionName": "https"}))
+    c = wait_conditions(standin, "mytool", Accepted=("False", "NoMatchingParent"))
     assert c["ResolvedRefs"]["status"] == "True"
 
 
-@pytest.mark.standin(gateway_mode="running")
-def test_gateway_not_allowed_by_listeners(standin):
-    from tests.standin.routing import Gateway
-    standin.gateways = {("istio-gateway", "toolforge"): Gateway(allowed_routes="Same")}
-    standin.create(service())
-    standin.http("POST", ROUTES, route())
-    wait_conditions(standin, "mytool", Accepted=("False", "NotAllowedByListeners"))
-
-
-@pytest.mark.standin(gateway_mode="running")
-def test_gateway_observed_generation_follows_spec_changes(standin):
-    standin.create(service())
-    standin.http("POST", ROUTES, route())
-    wait_conditions(standin, "mytool", Accepted=("True", "Accepted"))
-    code, _, obj = standin.http("PATCH", f"{ROUTES}/mytool",
-                                {"spec": {"rules": [{"backendRefs": [{"name": "mytool", "port": 8001}]}]}},
-                                content_type="application/merge-patch+json")
-    assert code == 200 and obj["metadata"]["generation"] == 2
-    standin.wait_for(lambda: conditions(standin, "mytool")["Accepted"]["observedGeneration"] == 2)
-    assert conditions(standin, "mytool")["ResolvedRefs"]["observedGeneration"] == 2
-
-
-@pytest.mark.standin(gateway_mode="running")
-def test_gateway_older_route_wins_the_host(standin):
+def test_gateway_a_published_job_older_wins_the_host(standin):
     standin.publish_job("myjob", 8080)  # one hour older
     standin.set_quota({"services": "2"})
     standin.create(service())
     standin.http("POST", ROUTES, route())
     c = wait_conditions(standin, "mytool", Accepted=("False", "HostnameConflict"))
-    assert c["Accepted"]["message"] == ('hostname "mytool.toolforge.org" (path /) is already claimed by the older '
-                                        "HTTPRoute tool-mytool/myjob")
+    assert c["Accepted"]["message"] == ("hostname mytool.toolforge.org is already routed by the older HTTPRoute "
+                                        "tool-mytool/myjob")
     wait_conditions(standin, "myjob", Accepted=("True", "Accepted"), ResolvedRefs=("True", "ResolvedRefs"))
     # the job's route goes away: the webservice's route gets the host
     standin.http("DELETE", f"{ROUTES}/myjob")
     wait_conditions(standin, "mytool", Accepted=("True", "Accepted"))
 
 
-@pytest.mark.standin(gateway_mode="running")
 def test_gateway_same_age_conflict_goes_by_name(standin):
     standin.set_quota({"services": "3"})
     for name in ("b-route", "a-route"):
@@ -345,29 +307,13 @@ def test_gateway_same_age_conflict_goes_by_name(standin):
     wait_conditions(standin, "a-route", Accepted=("True", "Accepted"))
 
 
-def test_no_gateway_controller_never_writes_status(standin):
-    assert standin.gateway_mode is None
+@pytest.mark.standin(gateway_mode="none")
+def test_gateway_mode_setting_reaches_the_controller(standin):
+    assert standin.gateway.mode == "none"
     standin.create(service())
     standin.http("POST", ROUTES, route())
     standin.controller.wait_steps(3)
     assert "parents" not in (standin.get("HTTPRoute", NS, "mytool").get("status") or {})
-
-
-@pytest.mark.standin(gateway_mode="gated")
-def test_gated_gateway_acts_only_when_released(standin):
-    standin.create(service())
-    standin.http("POST", ROUTES, route())
-    standin.controller.wait_steps(3)
-    assert conditions(standin, "mytool") is None
-    assert standin.gateway.release() == ["tool-mytool/mytool"]
-    assert conditions(standin, "mytool")["Accepted"]["status"] == "True"
-    standin.http("PATCH", f"{ROUTES}/mytool", {"spec": {"rules": [{"backendRefs": [{"name": "mytool", "port": 1}]}]}},
-                 content_type="application/merge-patch+json")
-    standin.controller.wait_steps(3)
-    assert conditions(standin, "mytool")["Accepted"]["observedGeneration"] == 1  # stale until released
-    assert standin.gateway.release() == ["tool-mytool/mytool"]
-    assert conditions(standin, "mytool")["Accepted"]["observedGeneration"] == 2
-    assert standin.gateway.release() == []  # nothing changed since
 
 
 # -- HTTPRoute serving and validation --------------------------------------------------------------
@@ -495,14 +441,10 @@ def test_deployment_count_quota(standin, kube_client):
 # -- the preset ------------------------------------------------------------------------------------
 
 def test_toolforge_fixture_is_todays_cluster(toolforge):
-    assert (toolforge.rbac, toolforge.pod_security, toolforge.gateway_mode, toolforge.ingress_controller) == \
-        ("tools-user", "kyverno", "running", None)
+    assert (toolforge.rbac, toolforge.pod_policy, toolforge.gateway.mode, toolforge.ingress_controller) == \
+        ("tools-user", True, "accept", None)
     hard = toolforge.get("ResourceQuota", NS, NS)["spec"]["hard"]
-    assert hard == toolforge_quota()
-
-
-def toolforge_quota():
-    return dict(toolforge.TOOLFORGE_QUOTA)
+    assert hard == presets.TOOLFORGE_QUOTA
 
 
 def test_toolforge_with_job_a_default_route_loses_the_host(toolforge_with_job, kube_client):
@@ -521,7 +463,7 @@ def test_toolforge_with_job_a_default_route_loses_the_host(toolforge_with_job, k
 
 @pytest.mark.standin("toolforge", rbac="tools-user-no-httproute", published_job={"name": "web", "port": 9000})
 def test_marker_combines_preset_settings_and_job(standin):
-    assert standin.rbac == "tools-user-no-httproute" and standin.pod_security == "kyverno"
+    assert standin.rbac == "tools-user-no-httproute" and standin.pod_policy is True
     assert standin.get("HTTPRoute", NS, "web")["spec"]["rules"][0]["backendRefs"] == [{"name": "web", "port": 9000}]
     assert standin.http("GET", ROUTES)[0] == 403
 

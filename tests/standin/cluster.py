@@ -18,14 +18,18 @@ For tests (``standin`` fixture):
   substring -> scenario), ``time_scale`` (real s per simulated s, default 0.01; 0: as fast
   as possible), ``pause()``/``resume()``, ``quota``/``limits`` (assign to replace) and
   ``set_quota(hard)``/``set_limits(max=, min=, default=, defaultRequest=)``,
-  ``field_validation`` (``"Strict"``), ``ingress_domains``, ``bookmark_interval`` (1 s;
+  ``field_validation`` (``"Strict"``), ``ingress_domains``, ``gateway`` (the Gateway
+  controller writing HTTPRoute status: ``gateway.mode`` ``"accept"``/``"none"``/``"gate"``
+  with ``gateway.release()``, ``gateway.gateways``, ``gateway.allowed_namespaces``; see
+  ``gateway.py``), ``webhook`` (None, or a ``webhook.WebhookClient`` reviewing
+  Ingress/HTTPRoute writes instead), ``bookmark_interval`` (1 s;
   watches with ``allowWatchBookmarks`` get a BOOKMARK that often and before a timeout), ``append_log(ns, pod, line,
   container=None)``, ``compact()`` (older resourceVersions give 410), ``add_fault(...)``
   (see ``server.Fault``), ``wait_for(predicate, timeout=10)``;
 * today's Toolforge (each off by default; ``configure(preset="toolforge")`` turns them
-  on together, see ``toolforge.py``): ``rbac`` (``rbac.py``), ``pod_security`` and
-  ``tool_uids`` (``kyverno.py``), ``gateway_mode``, ``gateways``, ``gateway.release()``
-  and ``ingress_controller`` (``routing.py``), ``publish_job(...)``;
+  on together, see ``toolforge.py``): ``rbac`` (``rbac.py``), ``pod_policy`` and
+  ``tool_uids`` (``kyverno.py``), ``ingress_controller`` (``ingress.py``),
+  ``publish_job(...)``; the Gateway controller above;
 * credentials: ``url``, ``ca_file``, ``client_cert(cn, foreign=False)``,
   ``kubeconfig(path, user=, namespace=, foreign=, with_cert=, relative_to_toolskube=)``.
 """
@@ -40,10 +44,11 @@ import time
 
 import yaml
 
-from . import admission, kyverno, routing, toolforge, validation
+from . import admission, kyverno, toolforge, validation
 from .api import Api
 from .certs import PKI
 from .controller import Controller
+from .gateway import GatewayController
 from .errors import ApiError
 from .logs import LogStore
 from .pods import PodProcesses, pod_log, pod_stream
@@ -103,7 +108,7 @@ class StandIn:
         self.logs = LogStore(self.store.cond)
         self.api = Api(self)
         self.controller = Controller(self)
-        self.gateway = routing.GatewayController(self)
+        self.gateway = GatewayController(self)
         self.processes = PodProcesses(self)
         self.stop_event = threading.Event()
         self.requests: list = []
@@ -115,22 +120,22 @@ class StandIn:
         self.server = None
 
     def _defaults(self):
+        self.gateway.reset()
         self.scenario = "healthy"
         self.image_scenarios: dict[str, str] = {}
         self.time_scale = 0.01
         self.field_validation = "Strict"
         self.bookmark_interval = 1.0  # real seconds between BOOKMARKs to watches asking for them
         self.ingress_domains = ["toolforge.org"]
+        self.webhook = None  # a webhook.WebhookClient: Ingress/HTTPRoute writes are reviewed by it
         # today's Toolforge, each off by default (see ``toolforge.py`` for the preset)
         self.rbac = None  # rbac.py: None, "tools-user", "tools-user-no-httproute"
-        self.pod_security = None  # kyverno.py: None, "kyverno", "kyverno-runasnonroot"
-        self.tool_uids = {t: 52500 + i for i, t in enumerate(self.tools)}  # uid = gid per tool
-        self.gateway_mode = None  # routing.py: None/"none", "running", "gated"
-        self.gateways = routing.default_gateways()
-        self.ingress_controller = None  # routing.py: None, "nginx", "istio"
+        self.tool_uids = {t: 52500 + i for i, t in enumerate(self.tools)}  # uid = gid per tool (kyverno "strict")
+        self.ingress_controller = None  # ingress.py: None, "nginx", "istio"
         self.quota = dict(DEFAULT_QUOTA)
         self.limits = copy.deepcopy(DEFAULT_LIMITS)
         self.image_config = copy.deepcopy(IMAGE_CONFIG)
+        self.pod_policy = False  # True: Toolforge's Kyverno pod rule (tests/standin/kyverno.py)
 
     @property
     def quota(self) -> dict:
@@ -207,7 +212,6 @@ class StandIn:
             self.store.clear()
             self.logs.clear()
             self.controller.reset()
-            self.gateway = routing.GatewayController(self)
             self.owners.clear()
             self.requests.clear()
             self.faults.clear()
@@ -251,7 +255,8 @@ class StandIn:
         tool = ns[len("tool-"):] if ns and ns.startswith("tool-") else None
         if res.kind == "Pod":
             def policy(pod):
-                kyverno.admit_pod(pod, ns or "", self.pod_security, self.tool_uids.get(tool))
+                kyverno.check_pod(pod, ns or "", display_name or (pod.get("metadata") or {}).get("name") or "",
+                                  self.pod_policy, self.tool_uids.get(tool))
             admission.admit_pod(obj, self.store.list("LimitRange", ns), self.store.list("ResourceQuota", ns),
                                 self.store.list("Pod", ns), self.store.list("Service", ns), display_name,
                                 policy=policy, deployments=self.store.list("Deployment", ns))
@@ -262,6 +267,12 @@ class StandIn:
             admission.admit_deployment(obj, self.store.list("ResourceQuota", ns), self.store.list("Pod", ns),
                                        self.store.list("Service", ns), self.store.list("Deployment", ns))
         elif res.kind in ("Ingress", "HTTPRoute"):
+            self.admit_route(res, ns, obj, "CREATE")
+
+    def admit_route(self, res, ns, obj, operation, old=None):
+        if self.webhook is not None:
+            self.webhook.review(res, ns, obj, operation, old)
+        else:
             validation.ingress_admission(res, obj, ns, self.ingress_domains)
 
     def delete_object(self, res, obj, opts) -> dict | None:

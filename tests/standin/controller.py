@@ -1,5 +1,6 @@
 """Controller simulation: Deployment -> ReplicaSet -> Pods, garbage collection, quota
-status, and the simulated kubelet (``kubelet.PodSim``), on a simulated clock.
+status, HTTPRoute status (``gateway.GatewayController``), and the simulated kubelet
+(``kubelet.PodSim``), on a simulated clock.
 
 Runs in a background thread.  ``time_scale`` is real seconds per simulated second (0.01:
 a simulated minute takes 0.6 s); 0 means "as fast as possible": every tick jumps the
@@ -26,7 +27,7 @@ import math
 import threading
 import time
 
-from . import events, routing, scenarios
+from . import events, ingress, scenarios
 from .errors import ApiError
 from .kubelet import PodSim
 from .store import BY_KIND, now_rfc3339
@@ -148,8 +149,8 @@ class Controller:
         self.render_pods()
         self.garbage_collect()
         self.quota_status()
-        routing.ingress_tick(self.s)
-        self.s.gateway.tick()
+        ingress.tick(self.s)  # Ingress status.loadBalancer (tests/standin/ingress.py)
+        self.s.gateway.reconcile()  # HTTPRoute status.parents (tests/standin/gateway.py)
         self.steps += 1
 
     # -- pods ----------------------------------------------------------------------------

@@ -6,13 +6,19 @@ test, and the ``toolforge`` / ``toolforge_with_job`` fixtures) sets, in this ord
 preset's settings and then each named setting (``SETTINGS``; an unknown name is a
 ``TypeError``).
 
-Preset ``"toolforge"`` (``TOOLFORGE``): ``rbac="tools-user"``, ``pod_security="kyverno"``,
-``gateway_mode="running"`` (Gateway ``istio-gateway/toolforge``), ``ingress_controller=None``
-(an Ingress is never served), ``quota=TOOLFORGE_QUOTA`` (the 2023 defaults: pods 10,
+Settings that belong to the Gateway controller (``gateway.py``) are set on it:
+``gateway_mode`` -> ``standin.gateway.mode`` (``"accept"``/``"none"``/``"gate"``),
+``gateways`` -> ``standin.gateway.gateways``, ``gateway_allowed_namespaces`` ->
+``standin.gateway.allowed_namespaces``.
+
+Preset ``"toolforge"`` (``TOOLFORGE``): ``rbac="tools-user"``, ``pod_policy=True`` (the
+Kyverno rule on every value jobs-api sends), ``gateway_mode="accept"`` (Gateway
+``istio-gateway/toolforge``), ``ingress_controller=None`` (an Ingress is never served), ``quota=TOOLFORGE_QUOTA`` (the 2023 defaults: pods 10,
 services 1, count/deployments.apps 3, ...), ``limits`` the LimitRange defaults.
 ``published_job=`` (a job name, or a dict of ``publish_job`` arguments; default ``None``)
 adds a job published on the tool's host.  Preset ``"toolforge-2021"``: the stand-in's
-historical defaults (everything off), for symmetry.
+historical defaults (everything off, ingress-nginx serving Ingresses, no Gateway
+controller), for symmetry.
 
 ``StandIn.publish_job(name="myjob", port=8080, *, tool=None, host=None, deployment=True,
 older_by=3600)`` creates (as the cluster admin, validation and admission applied) what jobs-api makes for a continuous job
@@ -42,12 +48,13 @@ TOOLFORGE_LIMITS = {"max": {"cpu": "1", "memory": "4Gi"}, "min": {"cpu": "50m", 
                     "default": {"cpu": "500m", "memory": "512Mi"},
                     "defaultRequest": {"cpu": "150m", "memory": "256Mi"}}
 
-TOOLFORGE = {"rbac": "tools-user", "pod_security": "kyverno", "gateway_mode": "running",
+TOOLFORGE = {"rbac": "tools-user", "pod_policy": True, "gateway_mode": "accept",
              "ingress_controller": None, "quota": TOOLFORGE_QUOTA, "limits": TOOLFORGE_LIMITS}
-TOOLFORGE_2021 = {"rbac": None, "pod_security": None, "gateway_mode": None, "ingress_controller": "nginx"}
+TOOLFORGE_2021 = {"rbac": None, "pod_policy": False, "gateway_mode": "none", "ingress_controller": "nginx"}
 PRESETS = {"toolforge": TOOLFORGE, "toolforge-2021": TOOLFORGE_2021}
 
-SETTINGS = ("rbac", "pod_security", "gateway_mode", "gateways", "ingress_controller", "quota", "limits",
+GATEWAY_SETTINGS = {"gateway_mode": "mode", "gateways": "gateways", "gateway_allowed_namespaces": "allowed_namespaces"}
+SETTINGS = ("rbac", "pod_policy", *GATEWAY_SETTINGS, "ingress_controller", "quota", "limits",
             "tool_uids", "scenario", "image_scenarios", "time_scale", "field_validation", "ingress_domains")
 
 
@@ -61,16 +68,23 @@ def job_labels(tool: str, name: str) -> dict:
 JOB_LABELS = job_labels("<tool>", "<name>")
 
 
+def _set(standin, name, value):
+    if name in GATEWAY_SETTINGS:
+        setattr(standin.gateway, GATEWAY_SETTINGS[name], value)
+    else:
+        setattr(standin, name, value)
+
+
 def configure(standin, preset: str | None = None, published_job=None, **settings):
     if preset is not None:
         if preset not in PRESETS:
             raise TypeError(f"unknown stand-in preset {preset!r}; choose one of {sorted(PRESETS)}")
         for k, v in PRESETS[preset].items():
-            setattr(standin, k, copy.deepcopy(v))
+            _set(standin, k, copy.deepcopy(v))
     for k, v in settings.items():
         if k not in SETTINGS:
             raise TypeError(f"unknown stand-in setting {k!r}; choose from {SETTINGS}")
-        setattr(standin, k, v)
+        _set(standin, k, v)
     if published_job:
         args = {"name": published_job} if isinstance(published_job, str) else dict(published_job)
         standin.publish_job(**args)
