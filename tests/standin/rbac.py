@@ -9,8 +9,8 @@ the tool's own namespace only, with kube-apiserver's RBAC refusals.
 ``"tools-user"``
     the 2023 ``tools-user`` rules plus the HTTPRoute verbs added in 2026: get/list/watch on
     events, limitranges, resourcequotas, pods/log, pods/status, namespaces; every verb on
-    pods, pods/attach, pods/exec, pods/portforward, services, configmaps, secrets; apps
-    deployments (and /scale), replicasets (and /scale); batch jobs, cronjobs;
+    pods, pods/attach, pods/exec, services, configmaps, secrets; apps deployments,
+    replicasets (not their /scale); batch jobs, cronjobs;
     networking.k8s.io ingresses, networkpolicies; gateway.networking.k8s.io httproutes;
     get/list/watch on metrics.k8s.io pods.  Status subresources (``*/status``) other
     than pods/status are not granted.  Only in the tool's own namespace (its Namespace
@@ -40,9 +40,9 @@ ALL = ("create", "delete", "deletecollection", "get", "list", "patch", "update",
 TOOLS_USER_2023: dict[tuple[str, str], tuple] = {}
 for _r in ("events", "limitranges", "resourcequotas", "pods/log", "pods/status", "namespaces"):
     TOOLS_USER_2023[("", _r)] = READ
-for _r in ("pods", "pods/attach", "pods/exec", "pods/portforward", "services", "configmaps", "secrets"):
+for _r in ("pods", "pods/attach", "pods/exec", "services", "configmaps", "secrets"):
     TOOLS_USER_2023[("", _r)] = ALL
-for _g, _rs in (("apps", ("deployments", "deployments/scale", "replicasets", "replicasets/scale")),
+for _g, _rs in (("apps", ("deployments", "replicasets")),
                 ("batch", ("jobs", "cronjobs")),
                 ("networking.k8s.io", ("ingresses", "networkpolicies"))):
     for _r in _rs:
