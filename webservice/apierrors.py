@@ -76,6 +76,12 @@ def translate_http_error(code: int, body: bytes | str, *, server: str, what: str
         if "exceeded quota" in message or "quota" in reason.lower():
             return QuotaExceededError(f"the namespace quota does not allow this: {message}",
                                       hint="ask for less (--cpu, --mem, --replicas) or stop other jobs first")
+        own = f'in the namespace "{namespace}"' in message if namespace else False
+        if own and 'resource "httproutes"' in message:  # a tools-user role without the 2026 HTTPRoute verbs
+            return ForbiddenError(f"not allowed to {what}: this tool's account may not manage HTTPRoutes "
+                                  f"in {namespace} ({message})",
+                                  hint="start with '--routing ingress', "
+                                  "or ask the Toolforge admins on #wikimedia-cloud to grant HTTPRoute access")
         if as_tool:
             hint = (f"the tool's account may not do this in {namespace or 'its namespace'}; if it should, "
                     "ask on #wikimedia-cloud (the cluster's policy for tools may have changed)")

@@ -4,7 +4,8 @@
   ``defaultRequest``; a container over ``max`` or under ``min`` is refused with
   ``403 Forbidden``: ``pods "x" is forbidden: maximum cpu usage per Container is 1, but
   limit is 2`` (several problems: ``[a, b]``).
-* ResourceQuota: usage is summed over the namespace's non-terminal pods (and services);
+* ResourceQuota: usage is summed over the namespace's non-terminal pods (and services,
+  and deployments for ``count/deployments.apps``);
   a pod or service that would go over ``hard`` is refused with ``403 Forbidden``:
   ``pods "x" is forbidden: exceeded quota: tool-mytool, requested: limits.cpu=2,
   used: limits.cpu=1, limited: limits.cpu=2``.
@@ -87,8 +88,9 @@ def _terminal(pod):
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
-def namespace_usage(pods: list[dict], services: list[dict]) -> dict[str, Decimal]:
-    total: dict[str, Decimal] = {"services": Decimal(len(services)), "count/services": Decimal(len(services))}
+def namespace_usage(pods: list[dict], services: list[dict], deployments: list[dict] = ()) -> dict[str, Decimal]:
+    total: dict[str, Decimal] = {"services": Decimal(len(services)), "count/services": Decimal(len(services)),
+                                 "count/deployments.apps": Decimal(len(deployments))}
     for pod in pods:
         if _terminal(pod):
             continue
@@ -115,27 +117,40 @@ def quota_check(quotas: list[dict], requested: dict[str, Decimal], used: dict[st
     return None
 
 
-def admit_pod(pod: dict, limitranges, quotas, pods, services, display_name: str | None = None):
-    """Mutate and check a pod being created; raise ApiError 403 when refused."""
+def admit_pod(pod: dict, limitranges, quotas, pods, services, display_name: str | None = None, policy=None,
+              deployments=()):
+    """Mutate and check a pod being created; raise ApiError 403 when refused.  ``policy``:
+    a validating webhook (``policy(pod)``), called after LimitRanger and before ResourceQuota
+    as in kube-apiserver's plugin order."""
     name = display_name or pod["metadata"].get("name") or pod["metadata"].get("generateName", "")
     limitrange_mutate(pod, limitranges)
     problems = limitrange_check(pod, limitranges)
     if problems:
         raise forbidden(POD, name, problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]")
-    msg = quota_check(quotas, pod_usage(pod), namespace_usage(pods, services))
+    if policy is not None:
+        policy(pod)
+    msg = quota_check(quotas, pod_usage(pod), namespace_usage(pods, services, deployments))
     if msg:
         raise forbidden(POD, name, msg)
 
 
-def admit_service(svc: dict, quotas, pods, services):
+def admit_service(svc: dict, quotas, pods, services, deployments=()):
     msg = quota_check(quotas, {"services": Decimal(1), "count/services": Decimal(1)},
-                      namespace_usage(pods, services))
+                      namespace_usage(pods, services, deployments))
     if msg:
         raise forbidden(BY_KIND["Service"], svc["metadata"].get("name", ""), msg)
 
 
-def quota_status(quota: dict, pods, services) -> dict:
+def admit_deployment(dep: dict, quotas, pods, services, deployments):
+    """The ResourceQuota object count ``count/deployments.apps``."""
+    msg = quota_check(quotas, {"count/deployments.apps": Decimal(1)},
+                      namespace_usage(pods, services, deployments))
+    if msg:
+        raise forbidden(BY_KIND["Deployment"], dep["metadata"].get("name", ""), msg)
+
+
+def quota_status(quota: dict, pods, services, deployments=()) -> dict:
     hard = (quota.get("spec") or {}).get("hard") or {}
-    usage = namespace_usage(pods, services)
+    usage = namespace_usage(pods, services, deployments)
     return {"hard": dict(hard),
             "used": {k: quantity.fmt(k, usage.get(k, Decimal(0))) for k in hard}}

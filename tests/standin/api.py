@@ -13,13 +13,13 @@ import json
 
 import yaml
 
-from . import discovery, errors
+from . import discovery, errors, rbac
 from .errors import ApiError
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import BY_KIND, BY_PATH, GROUPS
-from .verbs import Verbs, _json, _truthy
+from .verbs import Verbs, _json, _truthy, as_version
 
-ADMINS = {"kubernetes-admin", "system:admin"}
+ADMINS = rbac.ADMINS
 
 
 class Request:
@@ -139,30 +139,17 @@ class Api(Verbs):
         return {"POST": "create", "PUT": "update", "PATCH": "patch",
                 "DELETE": "delete" if name else "deletecollection"}.get(m, "unknown")
 
-    def authorize(self, user, verb, res, ns, name, sub):
-        if user in ADMINS:
-            return
-        own = f"tool-{user}"
-        resname = f"{res.plural}/{sub}" if sub else res.plural
-        rres = type(res)(res.kind, resname, res.group, res.version)
-        if res.kind == "Namespace":
-            if verb in ("get", "watch", "list") and name == own:
-                return
-            raise errors.rbac_forbidden(res, name, user, verb, None)
-        if ns is None:
-            raise errors.rbac_forbidden(rres, name, user, verb, None)
-        if ns == own:
-            return
-        if ns == "tf-public" and res.kind == "ConfigMap" and verb == "get" and name == "image-config":
-            return
-        raise errors.rbac_forbidden(rres if sub else res, name, user, verb, ns)
+    def authorize(self, user, verb, res, ns, name, sub, creates=False):
+        rbac.authorize(self.s, user, verb, res, ns, name, sub, creates=creates)
 
     def _dispatch(self, req, res, ns, name, sub) -> Response:
         if sub == "attach" or sub == "exec":
             verb = "create" if req.method in ("POST", "GET") else "unknown"
         else:
             verb = self._verb(req, name)
-        self.authorize(req.user, verb, res, ns, name, sub)
+        creates = (verb == "patch" and req.content_type == "application/apply-patch+yaml" and not sub
+                   and name is not None and self.store.get(res.kind, ns or "", name) is None)
+        self.authorize(req.user, verb, res, ns, name, sub, creates)
         if res.namespaced and ns is None and verb not in ("list", "watch"):
             raise errors.not_found_path()
         if sub == "log":
@@ -199,7 +186,7 @@ class Api(Verbs):
         if "as=Table" in req.headers.get("accept", ""):
             return _json(code, discovery.table(res.kind, [obj], obj["metadata"].get("resourceVersion", ""),
                                                req.query.get("includeObject", "Metadata")), headers)
-        return _json(code, obj, headers)
+        return _json(code, as_version(res, obj), headers)
 
     def _body(self, req, res=None):
         ct = req.content_type

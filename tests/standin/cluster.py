@@ -26,6 +26,10 @@ For tests (``standin`` fixture):
   watches with ``allowWatchBookmarks`` get a BOOKMARK that often and before a timeout), ``append_log(ns, pod, line,
   container=None)``, ``compact()`` (older resourceVersions give 410), ``add_fault(...)``
   (see ``server.Fault``), ``wait_for(predicate, timeout=10)``;
+* today's Toolforge (each off by default; ``configure(preset="toolforge")`` turns them
+  on together, see ``toolforge.py``): ``rbac`` (``rbac.py``), ``pod_policy`` and
+  ``tool_uids`` (``kyverno.py``), ``ingress_controller`` (``ingress.py``),
+  ``publish_job(...)``; the Gateway controller above;
 * credentials: ``url``, ``ca_file``, ``client_cert(cn, foreign=False)``,
   ``kubeconfig(path, user=, namespace=, foreign=, with_cert=, relative_to_toolskube=)``.
 """
@@ -40,7 +44,7 @@ import time
 
 import yaml
 
-from . import admission, validation
+from . import admission, kyverno, toolforge, validation
 from .api import Api
 from .certs import PKI
 from .controller import Controller
@@ -124,6 +128,10 @@ class StandIn:
         self.bookmark_interval = 1.0  # real seconds between BOOKMARKs to watches asking for them
         self.ingress_domains = ["toolforge.org"]
         self.webhook = None  # a webhook.WebhookClient: Ingress/HTTPRoute writes are reviewed by it
+        # today's Toolforge, each off by default (see ``toolforge.py`` for the preset)
+        self.rbac = None  # rbac.py: None, "tools-user", "tools-user-no-httproute"
+        self.tool_uids = {t: 52500 + i for i, t in enumerate(self.tools)}  # uid = gid per tool (kyverno "strict")
+        self.ingress_controller = None  # ingress.py: None, "nginx", "istio"
         self.quota = dict(DEFAULT_QUOTA)
         self.limits = copy.deepcopy(DEFAULT_LIMITS)
         self.image_config = copy.deepcopy(IMAGE_CONFIG)
@@ -159,6 +167,14 @@ class StandIn:
                 if lr is not None:
                     lr["spec"]["limits"] = [{"type": "Container", **copy.deepcopy(item)}]
                     self.store.update("LimitRange", lr)
+
+    def configure(self, preset: str | None = None, published_job=None, **settings) -> "StandIn":
+        """Apply a preset (``"toolforge"``: today's Toolforge) and settings; see ``toolforge.py``."""
+        return toolforge.configure(self, preset, published_job, **settings)
+
+    def publish_job(self, name: str = "myjob", port: int = 8080, **kw) -> dict:
+        """A continuous job published on the tool's host, as jobs-api makes it; see ``toolforge.py``."""
+        return toolforge.publish_job(self, name, port, **kw)
 
     def pause(self):
         """Freeze the simulation (simulated time stops) until ``resume()``."""
@@ -236,16 +252,20 @@ class StandIn:
 
     # -- helpers for the API and the controller --------------------------------------------
     def admit(self, res, ns, obj, display_name=None):
-        if res.kind == "Pod" and self.pod_policy:
-            from . import kyverno
-
-            kyverno.check_pod(obj, ns, display_name or (obj.get("metadata") or {}).get("name") or "")
+        tool = ns[len("tool-"):] if ns and ns.startswith("tool-") else None
         if res.kind == "Pod":
+            def policy(pod):
+                kyverno.check_pod(pod, ns or "", display_name or (pod.get("metadata") or {}).get("name") or "",
+                                  self.pod_policy, self.tool_uids.get(tool))
             admission.admit_pod(obj, self.store.list("LimitRange", ns), self.store.list("ResourceQuota", ns),
-                                self.store.list("Pod", ns), self.store.list("Service", ns), display_name)
+                                self.store.list("Pod", ns), self.store.list("Service", ns), display_name,
+                                policy=policy, deployments=self.store.list("Deployment", ns))
         elif res.kind == "Service":
             admission.admit_service(obj, self.store.list("ResourceQuota", ns), self.store.list("Pod", ns),
-                                    self.store.list("Service", ns))
+                                    self.store.list("Service", ns), self.store.list("Deployment", ns))
+        elif res.kind == "Deployment":
+            admission.admit_deployment(obj, self.store.list("ResourceQuota", ns), self.store.list("Pod", ns),
+                                       self.store.list("Service", ns), self.store.list("Deployment", ns))
         elif res.kind in ("Ingress", "HTTPRoute"):
             self.admit_route(res, ns, obj, "CREATE")
 

@@ -27,7 +27,7 @@ import math
 import threading
 import time
 
-from . import events, scenarios
+from . import events, ingress, scenarios
 from .errors import ApiError
 from .kubelet import PodSim
 from .store import BY_KIND, now_rfc3339
@@ -75,6 +75,21 @@ class Controller:
         self._thread = None
         self._stop = threading.Event()
         self.paused = False
+        self.steps = 0  # completed simulation steps (a test can wait for "one more full step")
+
+    def wait_steps(self, n: int = 2, timeout: float = 10.0):
+        """Wait until ``n`` more steps have completed (each one whole, under the lock): after
+        that every controller has seen what was written before the call."""
+        with self.store.cond:
+            target = self.steps + n
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.store.cond:
+                if self.steps >= target:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the simulation did not make {n} steps in {timeout}s (paused?)")
+            time.sleep(0.005)
 
     # -- thread ------------------------------------------------------------------------
     def start(self):
@@ -134,7 +149,9 @@ class Controller:
         self.render_pods()
         self.garbage_collect()
         self.quota_status()
+        ingress.tick(self.s)  # Ingress status.loadBalancer (tests/standin/ingress.py)
         self.s.gateway.reconcile()  # HTTPRoute status.parents (tests/standin/gateway.py)
+        self.steps += 1
 
     # -- pods ----------------------------------------------------------------------------
     def sync_pods(self):
@@ -481,7 +498,8 @@ class Controller:
         from .admission import quota_status
         for q in self.store.list("ResourceQuota"):
             ns = q["metadata"]["namespace"]
-            st = quota_status(q, self.store.list("Pod", ns), self.store.list("Service", ns))
+            st = quota_status(q, self.store.list("Pod", ns), self.store.list("Service", ns),
+                              self.store.list("Deployment", ns))
             if q.get("status") != st:
                 q["status"] = st
                 self.store.update("ResourceQuota", q)

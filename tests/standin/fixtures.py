@@ -6,6 +6,11 @@
     thread), reset before each test: seeded objects only, no events/logs/requests/faults,
     ``scenario = "healthy"``, ``time_scale = 0.01``, default quota and limits.  A test
     fails at teardown if the controller simulation raised (a stand-in bug).
+``toolforge`` / ``toolforge_with_job``
+    ``standin`` configured as today's Toolforge (``standin.configure("toolforge")``), the
+    second with a job ``myjob`` published on the tool's host.  Any test may instead say
+    ``@pytest.mark.standin("toolforge", rbac="tools-user-no-httproute", ...)`` (arguments
+    of ``StandIn.configure``).
 ``ws_env``
     An isolated environment to run the real ``webservice`` CLI as a subprocess (see
     ``WsEnv``).
@@ -51,14 +56,36 @@ def standin_server(tmp_path_factory):
     server.stop()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "standin(preset=None, published_job=None, **settings): configure the "
+                            "Kubernetes API stand-in for this test (see tests/standin/toolforge.py)")
+
+
 @pytest.fixture
-def standin(standin_server):
+def standin(standin_server, request):
     standin_server.reset()
+    marker = request.node.get_closest_marker("standin")
+    if marker is not None:
+        standin_server.configure(*marker.args, **marker.kwargs)
     yield standin_server
     errors = list(standin_server.controller_errors)
     standin_server.processes.kill_all()
     if errors:
         pytest.fail(f"the stand-in's controller simulation failed: {errors}")
+
+
+@pytest.fixture
+def toolforge(standin):
+    """The stand-in as today's Toolforge (preset ``"toolforge"``: tools-user RBAC, Kyverno pod
+    policy, a running Gateway controller, no ingress controller, the 2023 quota)."""
+    return standin.configure("toolforge")
+
+
+@pytest.fixture
+def toolforge_with_job(toolforge):
+    """``toolforge`` plus a continuous job ``myjob`` published on the tool's host (port 8080)."""
+    toolforge.publish_job("myjob", 8080)
+    return toolforge
 
 
 class WsEnv:

@@ -67,8 +67,13 @@ RESOURCES = [
              subresources=("status",)),
     Resource("HTTPRoute", "httproutes", "gateway.networking.k8s.io", "v1",
              subresources=("status",)),
+    # served too (Gateway API CRDs serve both); objects are stored as v1, answered as asked
+    Resource("HTTPRoute", "httproutes", "gateway.networking.k8s.io", "v1beta1",
+             subresources=("status",)),
 ]
-BY_KIND = {r.kind: r for r in RESOURCES}
+BY_KIND: dict = {}
+for _r in RESOURCES:
+    BY_KIND.setdefault(_r.kind, _r)  # the first version listed is the storage version
 # (group, version, plural) -> Resource
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 GROUPS: dict[str, list[str]] = {}

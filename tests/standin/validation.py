@@ -410,7 +410,7 @@ def validate(res, obj: dict, old: dict | None = None):
         if not spec.get("rules") and not spec.get("defaultBackend"):
             causes.invalid("spec", spec, "either `defaultBackend` or `rules` must be specified")
     elif kind == "HTTPRoute":
-        _httproute(causes, obj)
+        _httproute(causes, obj, res.version)
     if causes:
         raise invalid(res, name, causes)
 
@@ -418,14 +418,35 @@ def validate(res, obj: dict, old: dict | None = None):
 HTTPROUTE_SPEC_FIELDS = {"parentRefs", "hostnames", "rules"}
 
 
-def _httproute(causes, obj):
-    head = 'HTTPRoute in version "v1" cannot be handled as a HTTPRoute'
+def _httproute(causes, obj, version="v1"):
+    head = f'HTTPRoute in version "{version}" cannot be handled as a HTTPRoute'
     extra = set(obj) - {"apiVersion", "kind", "metadata", "spec", "status"}
     extra |= {f"spec.{k}" for k in set(obj.get("spec") or {}) - HTTPROUTE_SPEC_FIELDS}
     if extra:
         raise ApiError(400, "BadRequest", f"{head}: strict decoding error: "
                        + ", ".join(f'unknown field "{k}"' for k in sorted(extra)))
-    spec = obj.get("spec") or {}
+    if not isinstance(obj.get("spec"), dict):
+        causes.required("spec")
+        return
+    spec = obj["spec"]
+    for i, ref in enumerate(spec.get("parentRefs") or []):
+        if not isinstance(ref, dict) or not ref.get("name"):
+            causes.required(f"spec.parentRefs[{i}].name")
+        elif ref.get("kind", "Gateway") == "Gateway" and ref.get("group", "gateway.networking.k8s.io") \
+                != "gateway.networking.k8s.io":
+            causes.unsupported(f"spec.parentRefs[{i}].group", ref.get("group"), ["gateway.networking.k8s.io"])
+    for i, rule in enumerate(spec.get("rules") or []):
+        for j, m in enumerate(rule.get("matches") or []):
+            path = (m or {}).get("path") or {}
+            if not path:
+                continue
+            pt = path.get("type", "PathPrefix")
+            if pt not in ("Exact", "PathPrefix", "RegularExpression"):
+                causes.unsupported(f"spec.rules[{i}].matches[{j}].path.type", pt,
+                                   ["Exact", "PathPrefix", "RegularExpression"])
+            elif pt != "RegularExpression" and not str(path.get("value", "/")).startswith("/"):
+                causes.invalid(f"spec.rules[{i}].matches[{j}].path.value", path.get("value"),
+                               "must be an absolute path")
     for i, host in enumerate(spec.get("hostnames") or []):
         if not re.fullmatch(r"(\*\.)?" + DNS1123_SUBDOMAIN, host):
             causes.invalid(f"spec.hostnames[{i}]", host, f'spec.hostnames[{i}] in body should match '

@@ -30,6 +30,13 @@ def _status_success(res, obj):
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
+def as_version(res, obj):
+    """``obj`` as the requested version of its resource (HTTPRoute v1beta1 is stored as v1)."""
+    if isinstance(obj, dict) and obj.get("kind") == res.kind and obj.get("apiVersion") != res.api_version:
+        obj = dict(obj, apiVersion=res.api_version)
+    return obj
+
+
 def _truthy(v):
     return v in ("true", "1", "True", "t")
 
@@ -133,7 +140,7 @@ class Verbs:
         store, stop = self.store, self.s.stop_event
 
         def line(type_, obj):
-            return (json.dumps({"type": type_, "object": obj}) + "\n").encode()
+            return (json.dumps({"type": type_, "object": as_version(res, obj)}) + "\n").encode()
 
         def gone(e):
             return line("ERROR", errors.expired(str(e)).status())
