@@ -115,6 +115,8 @@ WHY = {
         "GET deployments (list)": "the webservice Deployment: replicas, image, resources, start time",
         "GET pods (list)": "its pods: readiness, restarts, last state (crash loop, OOM, image pull)",
         "GET ingresses (list)": "the routing objects carrying the webservice's labels, for the URLs",
+        "GET httproutes (list)": "the same for HTTPRoutes (the default routing): URLs and whether the "
+                                 "Gateway accepted the route",
     },
     "start": {
         "GET deployments (list)": _LIST_DEPLOYMENTS,
@@ -124,7 +126,12 @@ WHY = {
                                 "routing mode: deleted after the apply, so nothing stale keeps routing",
         "PATCH deployments/NAME (apply)": "server-side apply of the Deployment",
         "PATCH services/NAME (apply)": "server-side apply of the Service",
-        "PATCH ingresses/NAME (apply)": "server-side apply of the Ingress",
+        "GET httproutes (list)": "the same for HTTPRoutes: an old Ingress of ours is deleted when the "
+                                 "tool moves to HTTPRoute routing, and the other way round",
+        "PATCH ingresses/NAME (apply)": "server-side apply of the Ingress (ingress routing)",
+        "PATCH httproutes/NAME (apply)": "server-side apply of the HTTPRoute (the default routing)",
+        "GET httproutes (watch)": "wait: the Gateway controller's status.parents, so that 'serving' means "
+                                  "the route is accepted and its backend resolved",
         "GET deployments (watch)": "wait: the rollout's progress (observedGeneration, updated and ready replicas)",
         "GET replicasets (watch)": "wait: which ReplicaSet is the new revision, and its FailedCreate "
                                    "condition (quota or LimitRange refusals)",
@@ -145,6 +152,7 @@ WHY = {
         "GET services (list)": "the Service carrying our labels",
         "GET deployments (list)": "the Deployment carrying our labels (deleted last)",
         "DELETE ingresses/NAME": "delete, with the listed uid as a precondition (never a look-alike)",
+        "DELETE httproutes/NAME": "delete, with the listed uid as a precondition",
         "DELETE services/NAME": "delete, with the listed uid as a precondition",
         "DELETE deployments/NAME": "delete, with the listed uid as a precondition; its pods follow",
         "GET pods (list)": "the pods still there after the deletes",

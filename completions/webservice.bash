@@ -34,7 +34,7 @@ _webservice()
         prev=${words[cword-1]}
     fi
 
-    local actions="start stop restart status logs shell"
+    local actions="start stop restart status logs shell types"
     local value_options="--backend --buildservice-image --cpu --health-check-path --last --mem --mount --release --replicas --routing --since --template --timeout --tool -c -l -m -r"
     local i word action= type=
     for ((i = 1; i < cword; i++)); do
@@ -120,12 +120,13 @@ _webservice()
         local options
         case $action in
             start) options="--tool --backend --template -m --mem -c --cpu -r --replicas --buildservice-image --health-check-path --mount --routing --json --debug --wait --no-wait --timeout --dry-run -h --help" ;;
-            stop) options="--tool --backend --template -m --mem -c --cpu -r --replicas --buildservice-image --health-check-path --mount --routing --json --debug --wait --no-wait --timeout -h --help" ;;
+            stop) options="--tool --backend --json --debug --wait --no-wait --timeout -h --help" ;;
             restart) options="--tool --backend --template -m --mem -c --cpu -r --replicas --buildservice-image --health-check-path --mount --routing --json --debug --wait --no-wait --timeout --dry-run -h --help" ;;
-            status) options="--tool --backend --template -m --mem -c --cpu -r --replicas --buildservice-image --health-check-path --mount --routing --json --debug -h --help" ;;
-            logs) options="--tool --backend --template -m --mem -c --cpu -r --replicas --buildservice-image --health-check-path --mount --routing --json --debug -f --follow -l --last --since --previous -h --help" ;;
-            shell) options="--tool --backend --template -m --mem -c --cpu -r --replicas --buildservice-image --health-check-path --mount --routing --json --debug -h --help" ;;
-            *) options="--tool --backend --template -m --mem -c --cpu -r --replicas --buildservice-image --health-check-path --mount --routing --json --debug --wait --no-wait --timeout --dry-run -h --help -f --follow -l --last --since --previous --version" ;;
+            status) options="--tool --backend --json --debug --check -h --help" ;;
+            logs) options="--tool --backend --json --debug -f --follow -l --last --since --previous -h --help" ;;
+            shell) options="--tool --backend --template -m --mem -c --cpu --buildservice-image --mount --debug -h --help" ;;
+            types) options="--tool --json --debug -h --help" ;;
+            *) options="--tool --backend --template -m --mem -c --cpu -r --replicas --buildservice-image --health-check-path --mount --routing --json --debug --wait --no-wait --timeout --dry-run -h --help --check -f --follow -l --last --since --previous --version" ;;
         esac
         COMPREPLY=($(compgen -W "$options" -- "$cur"))
         return

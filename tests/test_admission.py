@@ -392,8 +392,9 @@ def test_built_buildservice_routing_passes(tmp_path):
     check_routing(obj, TOOL, ["toolforge.org"], legacy_host="tools.wmflabs.org")
 
 
-def test_built_object_tampered_is_refused(tmp_path):
-    _, obj = build(tmp_path, Config())
+def test_built_ingress_tampered_is_refused(tmp_path):
+    _, obj = build(tmp_path, Config(routing="ingress"))
+    assert obj["kind"] == "Ingress"
     evil = copy.deepcopy(obj)
     evil["spec"]["rules"][0]["host"] += ".evil.example"
     refused(evil, "evil.example")
@@ -402,8 +403,130 @@ def test_built_object_tampered_is_refused(tmp_path):
     refused(evil, "bar.toolforge.org")
 
 
+def test_built_httproute_tampered_is_refused(tmp_path):
+    _, obj = build(tmp_path, Config())
+    assert obj["kind"] == "HTTPRoute"  # the default routing
+    check_routing(obj, TOOL, ["toolforge.org"], legacy_host="tools.wmflabs.org")
+    evil = copy.deepcopy(obj)
+    evil["spec"]["hostnames"][0] += ".evil.example"
+    refused(evil, "evil.example")
+    evil = copy.deepcopy(obj)
+    evil["spec"]["hostnames"].append("bar.toolforge.org")
+    refused(evil, "bar.toolforge.org")
+
+
 def test_built_legacy_on_toolsbeta(tmp_path):
     spec, obj = build(tmp_path, Config(routing="legacy-path"), project="toolsbeta")
     assert spec.legacy_host == "toolsbeta.wmflabs.org"
     check_routing(obj, TOOL, ["toolforge.org"], legacy_host="toolsbeta.wmflabs.org")
     refused(obj, legacy_host="tools.wmflabs.org")
+
+
+# --- the options the webhook uses (one rule for both sides) ---------------------------------------------
+
+from webservice.admission import DEFAULT_GATEWAYS, REASONS, Policy  # noqa: E402
+
+
+def reason_of(obj, **options) -> str:
+    with pytest.raises(AdmissionError) as info:
+        check_routing(obj, TOOL, DOMAINS, **options)
+    assert info.value.reason in REASONS, info.value.reason
+    return info.value.reason
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS, ids=repr)
+def test_every_refused_host_has_a_reason_code(host):
+    assert reason_of(ingress(host)) in {"host-not-allowed", "idn-host", "wildcard-host", "missing-host"}
+
+
+def test_parents_are_checked_only_when_gateways_are_given():
+    route = httproute("foo.toolforge.org")  # parent toolforge-gateway/toolforge
+    check_routing(route, TOOL, DOMAINS)  # the client check, as before
+    check_routing(route, TOOL, DOMAINS, gateways=["toolforge-gateway/toolforge"])
+    check_routing(route, TOOL, DOMAINS, gateways=[("toolforge-gateway", "toolforge")])
+    assert reason_of(route, gateways=["istio-gateway/toolforge"]) == "parent-not-allowed"
+
+
+@pytest.mark.parametrize("gateway", ["toolforge", "/toolforge", "ns/", "a/b/c"])
+def test_gateway_option_must_be_namespace_slash_name(gateway):
+    with pytest.raises(ValueError, match="<namespace>/<name>"):
+        Policy.from_options(DOMAINS, gateways=[gateway])
+
+
+def test_default_gateway_is_todays_cluster():
+    assert DEFAULT_GATEWAYS == (("istio-gateway", "toolforge"),)
+
+
+def test_catch_all_tool_may_hold_the_wildcard_and_nobody_else():
+    check_routing(ingress("*.toolforge.org"), TOOL, DOMAINS, catch_all_tool=TOOL)
+    check_routing(httproute("*.TOOLFORGE.org"), TOOL, DOMAINS, catch_all_tool=TOOL)
+    assert reason_of(ingress("*.toolforge.org"), catch_all_tool="fourohfour") == "wildcard-host"
+    assert reason_of(ingress("*.example.org"), catch_all_tool=TOOL) == "wildcard-host"
+    assert reason_of(ingress("*.toolforge.org."), catch_all_tool=TOOL) == "wildcard-host"
+    obj = ingress("*.toolforge.org", default_backend=True)
+    assert reason_of(obj, catch_all_tool=TOOL) == "default-backend"
+
+
+def test_allow_legacy_false_ignores_the_legacy_host():
+    obj = legacy(("/foo", "Prefix"))
+    check_routing(obj, TOOL, DOMAINS, legacy_host=LEGACY)
+    assert reason_of(obj, legacy_host=LEGACY, allow_legacy=False) == "host-not-allowed"
+
+
+@pytest.mark.parametrize("key", ["nginx.ingress.kubernetes.io/configuration-snippet",
+                                 "nginx.ingress.kubernetes.io/auth-snippet",
+                                 "nginx.ingress.kubernetes.io/stream-snippet", "nginx.org/location-snippets",
+                                 "Nginx.Ingress.Kubernetes.io/Server-Snippet"])
+def test_any_snippet_annotation_is_refused(key):
+    assert reason_of(ingress("foo.toolforge.org", annotations={key: "x"})) == "snippet-annotation"
+
+
+def test_the_clients_own_legacy_snippet_only_on_the_legacy_host():
+    snippet = {"nginx.ingress.kubernetes.io/configuration-snippet": "rewrite ^(/foo)$ $1/ redirect;"}
+    obj = legacy(("/foo(/|$)(.*)", "ImplementationSpecific"))
+    obj["metadata"]["annotations"] = snippet
+    check_routing(obj, TOOL, DOMAINS, legacy_host=LEGACY)
+    assert reason_of(obj, legacy_host=None) == "snippet-annotation"
+    assert reason_of(ingress("foo.toolforge.org", annotations=snippet), legacy_host=LEGACY) == "snippet-annotation"
+    other = dict(snippet, **{"nginx.ingress.kubernetes.io/configuration-snippet": "rewrite ^(/bar)$ $1/ redirect;"})
+    obj["metadata"]["annotations"] = other
+    assert reason_of(obj, legacy_host=LEGACY) == "snippet-annotation"
+
+
+@pytest.mark.parametrize(
+    "rule,reason",
+    [
+        ({"backendRefs": [{"name": "foo", "namespace": "tool-bar", "port": 8000}]}, "backend-not-allowed"),
+        ({"backendRefs": [{"name": "foo", "kind": "Pod", "port": 8000}]}, "backend-not-allowed"),
+        ({"backendRefs": [{"name": "foo", "group": "x.io", "port": 8000}]}, "backend-not-allowed"),
+        ({"backendRefs": [{"port": 8000}]}, "backend-not-allowed"),
+        ({"filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "x", "namespace": "y"}}}]},
+         "mirror-not-allowed"),
+        ({"filters": [{"type": "RequestMirror"}]}, "mirror-not-allowed"),
+        ({"backendRefs": "foo"}, "malformed"),
+        ({"filters": [{"type": "RequestMirror", "requestMirror": "x"}]}, "malformed"),
+    ],
+)
+def test_httproute_backends_stay_in_the_namespace(rule, reason):
+    obj = httproute("foo.toolforge.org")
+    obj["spec"]["rules"] = [rule]
+    assert reason_of(obj) == reason
+
+
+def test_httproute_own_backends_and_mirror_pass():
+    obj = httproute("foo.toolforge.org")
+    obj["spec"]["rules"] = [{"backendRefs": [{"name": "foo", "namespace": "tool-foo", "port": 8000},
+                                             {"group": "", "kind": "Service", "name": "foo2", "port": 80}],
+                             "filters": [{"type": "RequestMirror",
+                                          "requestMirror": {"backendRef": {"name": "shadow", "port": 80}}},
+                                         {"type": "RequestHeaderModifier", "requestHeaderModifier": {}}]}]
+    check_routing(obj, TOOL, DOMAINS)
+
+
+@pytest.mark.parametrize("routing", ["ingress", "httproute", "legacy-path"])
+def test_built_objects_pass_the_webhooks_policy(tmp_path, routing):
+    """What webservice builds with the site's settings passes the webhook's stricter options."""
+    config = Config(routing=routing, gateway_namespace="istio-gateway")
+    _, obj = build(tmp_path, config)
+    check_routing(obj, TOOL, ["toolforge.org"], legacy_host="tools.wmflabs.org", gateways=["istio-gateway/toolforge"],
+                  catch_all_tool="fourohfour")

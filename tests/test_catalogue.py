@@ -62,8 +62,8 @@ def test_builtin_types(tmp_path):
     c = builtin(tmp_path)
     assert c.source == "builtin" and c.fetched_at is None and c.warning is None
     assert set(c.types) == {
-        "buildservice", "golang1.11", "jdk17", "node16", "node18", "perl5.36", "php7.4",
-        "php8.2", "python3.11", "python3.9", "ruby3.1", "tcl8.6",
+        "buildservice", "golang1.11", "jdk17", "node16", "node18", "node20", "perl5.36", "php7.4",
+        "php8.2", "php8.4", "python3.11", "python3.13", "python3.9", "ruby3.1", "tcl8.6",
     }
     for name, t in c.types.items():
         assert isinstance(t, WebserviceType) and t.name == name
@@ -72,11 +72,15 @@ def test_builtin_types(tmp_path):
             assert t.required == () and not t.needs_extra_args
             continue
         assert t.runner in RUNNER_TYPES.values()
-        assert t.image.startswith("docker-registry.tools.wmflabs.org/toolforge-")
+        newer = name in ("php8.4", "python3.13", "node20")  # REFERENCE section 8: the newer registry
+        registry = "docker-registry.svc.toolforge.org" if newer else "docker-registry.tools.wmflabs.org"
+        assert t.image.startswith(f"{registry}/toolforge-"), t.image
         assert t.image.endswith("-sssd-web:latest")
         assert t.state in ("stable", "deprecated") and t.profile in ("default", "jdk")
     # jobs-only images are not webservice types
-    assert "bookworm" not in c and "bullseye" not in c and "tf-bookworm" not in c
+    assert "bookworm" not in c and "bullseye" not in c and "tf-bookworm" not in c and "trixie" not in c
+    assert c.types["php8.4"].runner == "lighttpd" and c.types["node20"].runner == "nodejs"
+    assert c.types["python3.13"].runner == "uwsgi-python"
     assert {n for n, t in c.types.items() if t.deprecated} == {"php7.4", "python3.9", "node16"}
 
 
@@ -104,10 +108,10 @@ def test_builtin_file_is_in_the_cluster_format(tmp_path):
 def test_names_order(tmp_path):
     c = builtin(tmp_path)
     assert c.names() == [
-        "buildservice", "golang1.11", "jdk17", "node18", "perl5.36", "php8.2",
-        "python3.11", "ruby3.1", "tcl8.6", "node16", "php7.4", "python3.9",
+        "buildservice", "golang1.11", "jdk17", "node20", "node18", "perl5.36", "php8.4", "php8.2",
+        "python3.13", "python3.11", "ruby3.1", "tcl8.6", "node16", "php7.4", "python3.9",
     ]
-    assert c.names(include_deprecated=False) == c.names()[:9]
+    assert c.names(include_deprecated=False) == c.names()[:12]
 
 
 def test_natural_sort_newest_version_first():
@@ -133,11 +137,11 @@ def test_unknown_type_lists_valid_ones_and_suggests(tmp_path):
     c = builtin(tmp_path)
     with pytest.raises(UnknownTypeError) as e:
         c.resolve("pyhton3.11")
-    assert e.value.message == "unknown webservice type 'pyhton3.11'; did you mean 'python3.11'?"
+    assert e.value.message == "unknown webservice type 'pyhton3.11'"
     assert e.value.exit_code == 2
     hint = e.value.hint
-    assert hint.startswith("valid types: buildservice, golang1.11,")
-    assert "php7.4 (deprecated)" in hint and hint.endswith("(see 'webservice --help')")
+    assert hint.startswith("did you mean 'python3.11'? Valid types: buildservice, golang1.11,")
+    assert "php7.4 (deprecated)" in hint and hint.endswith("(see 'webservice types')")
     for name in c.names():
         assert name in hint
 
@@ -146,31 +150,42 @@ def test_unknown_type_lists_valid_ones_and_suggests(tmp_path):
     "typed, suggested",
     [
         ("Python3.11", "python3.11"),  # case-sensitive, but the fix is suggested
-        ("python", "python3.11"),  # family name: newest stable
-        ("php", "php8.2"),
-        ("node", "node18"),
+        ("python", "python3.13"),  # family name: newest stable
+        ("php", "php8.4"),
+        ("node", "node20"),
         ("jdk-17", "jdk17"),
         ("TF-PHP82", "php8.2"),  # alias in another case -> its canonical name
+        ("PHP7.4", "php7.4"),  # the same name in another case is what was meant
         ("zzzzzz", None),
         ("", None),
+        ("php7.3", "php8.4"),  # a retired version: the newest current one, never deprecated php7.4
+        ("python3.7", "python3.13"),
+        ("lighttpd", "php8.4"),
     ],
 )
 def test_suggestions(tmp_path, typed, suggested):
     c = builtin(tmp_path)
     with pytest.raises(UnknownTypeError) as e:
         c.resolve(typed)
-    assert e.value.message.startswith(f"unknown webservice type '{typed}'")
+    assert e.value.message == f"unknown webservice type '{typed}'"  # no '?;' in the line
     if suggested:
-        assert e.value.message.endswith(f"did you mean '{suggested}'?")
+        assert e.value.hint.startswith(f"did you mean '{suggested}'? Valid types: ")
     else:
-        assert "did you mean" not in e.value.message
+        assert e.value.hint.startswith("valid types: ")
+
+
+@pytest.mark.parametrize("deprecated,replacement", [
+    ("php7.4", "php8.4"), ("python3.9", "python3.13"), ("node16", "node20"), ("python3.11", None),
+])
+def test_a_deprecated_type_names_its_replacement(tmp_path, deprecated, replacement):
+    assert builtin(tmp_path).suggest_replacement(deprecated) == replacement
 
 
 def test_hint_names_toolforge_cli(tmp_path, monkeypatch):
     monkeypatch.setenv("TOOLFORGE_CLI", "1")
     with pytest.raises(UnknownTypeError) as e:
         builtin(tmp_path).resolve("x")
-    assert e.value.hint.endswith("(see 'toolforge webservice --help')")
+    assert e.value.hint.endswith("(see 'toolforge webservice types')")
 
 
 # --- the cluster's ConfigMap and the cache -----------------------------------------------
@@ -331,7 +346,7 @@ def test_builtin_snapshot_of_another_data_file_is_not_used(tmp_path):
     fake = {"format": 1, "key": [1, 2], "config": parse_config_subset(CLUSTER_YAML)}
     (cache / cat.BUILTIN_SNAPSHOT_FILE).write_text(json.dumps(fake))
     c = load_catalogue(cache)
-    assert "python3.13" not in c and "php7.4" in c  # the real data file was read
+    assert "jdk21" not in c and "php7.4" in c  # the real data file was read
     snap = json.loads((cache / cat.BUILTIN_SNAPSHOT_FILE).read_text())
     assert snap["key"] != [1, 2]  # and the snapshot refreshed
 
@@ -357,7 +372,7 @@ GOOD_ENTRY = """\
         ("", "is empty"),
         ("# only a comment\n", "is empty"),
         ("- a\n- b\n", "expected a mapping of type names, got list"),
-        ("a: [\n", "invalid YAML: "),
+        ("a: [\n", "invalid YAML at line 2"),
         ("a: 1\n", "type 'a': expected a mapping, got int"),
         ("3: {}\n", "invalid type name 3"),
         ("'bad name': {}\n", "invalid type name 'bad name'"),
@@ -368,8 +383,8 @@ GOOD_ENTRY = """\
          "type 'a': 'variants.webservice.image' must be an image name, got None"),
         ("a: {variants: {webservice: {image: 'x y', extra: {wstype: python}}}}\n",
          "'variants.webservice.image' must be an image name, got 'x y'"),
-        ("a: {variants: {webservice: {image: x}}}\n",
-         "type 'a': 'variants.webservice.extra.wstype' is None, expected one of: "
+        ("a: {variants: {webservice: {image: x, extra: {wstype: null-ish}}}}\n",
+         "type 'a': 'variants.webservice.extra.wstype' is 'null-ish', expected one of: "
          "generic, js, lighttpd, lighttpd-plain, python"),
         ("a: {variants: {webservice: {image: x, extra: {wstype: ruby}}}}\n",
          "'variants.webservice.extra.wstype' is 'ruby'"),
@@ -401,7 +416,7 @@ def test_invalid_image_config_is_rejected_clearly(text, expected):
 def test_invalid_yaml_error_has_position():
     with pytest.raises(InputError) as e:
         parse_image_config("a:\n  b: [1,\n", source="my.yaml")
-    assert e.value.message.startswith("my.yaml: invalid YAML: ")
+    assert e.value.message.startswith("my.yaml: invalid YAML at line 3")
     assert "line " in e.value.message
 
 
@@ -484,3 +499,111 @@ def test_builtin_load_without_snapshot_imports_yaml_only(tmp_path):
     )
     env = dict(os.environ, PYTHONPATH=str(REPO))
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "c")], env=env, check=True)
+
+
+# --- today's cluster catalogue, entry by entry ------------------------------------------------
+
+TODAY_YAML = (DATA / "images-v1-2026.yaml").read_text(encoding="utf-8")
+
+
+def test_todays_catalogue_is_read_entry_by_entry(tmp_path):
+    c = load_catalogue(tmp_path, fetch=Fetch(TODAY_YAML), now=NOW)
+    assert c.source == "cluster"
+    assert set(c.types) == {"buildservice", "golang1.11", "jdk17", "node18", "node20", "php7.4",
+                            "php8.2", "php8.4", "python3.11", "python3.13"}
+    # entries without `extra`: the launcher follows the family, resources the default
+    assert c.types["golang1.11"].runner == "generic" and c.types["golang1.11"].needs_extra_args
+    assert c.types["node18"].runner == "nodejs" and c.types["node18"].profile == "default"
+    assert c.types["php7.4"].runner == "lighttpd"
+    # top-level image and unknown keys are read past; the webservice variant's image is used
+    assert c.types["php8.4"].image == "docker-registry.svc.toolforge.org/toolforge-php84-sssd-web:latest"
+    assert c.types["node20"].image == "docker-registry.svc.toolforge.org/toolforge-node20-sssd-web:latest"
+    assert c.resolve("tf-python313") is c.types["python3.13"]  # the alias stays with its first owner
+    # the broken entries are skipped with one warning naming each of them
+    assert c.warning == (
+        "ConfigMap tf-public/image-config (key images-v1.yaml): skipped 3 broken entries ("
+        "type 'ruby3.4': 'state' is 'experimental', expected one of: stable, deprecated; "
+        "type 'perl5.40': 'variants.webservice' must be a mapping; "
+        "type 'python3.12': name or alias 'tf-python313' is also used by type 'python3.13')")
+    # what was read is cached, and read back without the broken entries or a warning
+    again = load_catalogue(tmp_path)
+    assert again.source == "cache" and dict(again.types) == dict(c.types) and again.warning is None
+
+
+def test_read_image_config_reports_what_it_skipped():
+    types, warning = cat.read_image_config(TODAY_YAML, source="images-v1.yaml")
+    assert "php8.4" in types and "ruby3.4" not in types
+    assert warning.startswith("images-v1.yaml: skipped 3 broken entries (type 'ruby3.4'")
+    assert cat.read_image_config(CLUSTER_YAML)[1] is None
+    with pytest.raises(InputError, match="defines no webservice types that can be used"):
+        cat.read_image_config("a: {variants: {webservice: 1}}\n")
+
+
+@pytest.mark.parametrize("broken", [
+    "a: 1\n", "a: {variants: []}\n", "a: {variants: {webservice: x}}\n",
+    "a: {variants: {webservice: {extra: {wstype: python}}}}\n",
+    "a: {variants: {webservice: {image: x, extra: {wstype: ruby}}}}\n",
+    "a: {variants: {webservice: {image: x, extra: {wstype: js, resources: huge}}}}\n",
+    "a:\n  aliases: tf-a\n" + GOOD_ENTRY, "buildservice:\n" + GOOD_ENTRY, "'bad name': {}\n",
+])
+def test_one_broken_entry_never_discards_the_catalogue(tmp_path, broken):
+    c = load_catalogue(tmp_path, fetch=Fetch(CLUSTER_YAML + broken), now=NOW)
+    assert c.source == "cluster"
+    assert {"php8.2", "python3.13", "python3.11", "jdk21"} <= set(c.types)
+    assert c.warning and "skipped 1 broken entry" in c.warning and "\n" not in c.warning
+    name = broken.split(":", 1)[0].strip("'")
+    assert f"'{name}'" in c.warning
+
+
+def test_entry_without_webservice_image_uses_the_top_level_image():
+    types = parse_image_config("x1:\n  image: r.example/x1\n  variants:\n    webservice: {extra: {wstype: python}}\n")
+    assert types["x1"].image == "r.example/x1:latest" and types["x1"].runner == "uwsgi-python"
+
+
+def test_builtin_parse_is_still_strict():
+    with pytest.raises(InputError, match="'state' is 'experimental'"):
+        parse_image_config(TODAY_YAML)
+
+
+# --- suggestions of a current type, and the list for `webservice types` ---------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("php7.4", "php8.4"), ("python3.9", "python3.13"), ("node16", "node20"),  # deprecated
+    ("php7.3", "php8.4"), ("php5.6", "php8.4"), ("python3.7", "python3.13"), ("python39", "python3.13"),
+    ("lighttpd", "php8.4"), ("uwsgi-plain", "python3.13"), ("uwsgi-python", "python3.13"),  # grid-era names
+    ("nodejs", "node20"), ("node10", "node20"), ("jdk11", "jdk17"), ("golang111", "golang1.11"),
+    ("pyhton3.11", "python3.11"), ("php8.2", None), ("buildservice", None), ("zzzzzz", None), ("", None),
+])
+def test_suggest_replacement_is_a_current_type(tmp_path, name, expected):
+    c = builtin(tmp_path)
+    assert c.suggest_replacement(name) == expected
+    if expected:
+        assert not c.resolve(expected).deprecated
+
+
+def test_list_types_for_the_types_command(tmp_path):
+    c = builtin(tmp_path)
+    listed = cat.list_types(c)
+    assert [t.name for t in listed] == c.names()
+    by_name = {t.name: t for t in listed}
+    assert by_name["php7.4"].deprecated and by_name["php7.4"].replacement == "php8.4"
+    assert by_name["php8.4"].runner == "lighttpd" and by_name["php8.4"].replacement is None
+    assert by_name["php8.4"].image == "docker-registry.svc.toolforge.org/toolforge-php84-sssd-web:latest"
+    assert by_name["buildservice"].as_dict() == {
+        "name": "buildservice", "runner": None, "image": None, "deprecated": False, "aliases": [],
+        "profile": "default", "replacement": None}
+    json.dumps([t.as_dict() for t in listed])  # --json can print it
+    assert [t.name for t in cat.list_types(c, include_deprecated=False)] == c.names(include_deprecated=False)
+
+
+def test_cache_write_fsyncs_the_directory(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    load_catalogue(tmp_path / "cache", fetch=Fetch(), now=NOW)
+    assert os.path.realpath(tmp_path / "cache") in synced  # the rename survives a crash

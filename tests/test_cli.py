@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,7 +111,7 @@ def test_both_spellings_give_the_same_objects(env, capsys, old, new):
     assert (code_old, code_new) == (0, 0), err_old + err_new
     assert out_old == out_new
     kinds = [doc["kind"] for doc in yaml.safe_load_all(out_old)]
-    assert kinds == ["Deployment", "Service", "Ingress"]
+    assert kinds == ["Deployment", "Service", "HTTPRoute"]
 
 
 OPTIONS = [
@@ -204,8 +205,10 @@ BAD = [
     (["start", "python3.11", "--dry-run", "--cpu", "-1"], 2, "--cpu"),
     (["start", "python3.11", "--dry-run", "--cpu", "0.0001"], 2, "millicore"),
     (["start", "python3.11", "--dry-run", "--mem", "512"], 2, "1Mi"),
-    (["start", "python3.11", "--dry-run", "--replicas", "0"], 2, "replicas"),
-    (["start", "python3.11", "--dry-run", "--replicas", "many"], 2, "replicas"),
+    (["start", "python3.11", "--dry-run", "--replicas", "0"], 2, "--replicas: '0' is not a number of pods from 1 to 16; to stop"),
+    (["start", "python3.11", "--dry-run", "--replicas", "17"], 2, "--replicas: '17' is not a number of pods from 1 to 16"),
+    (["start", "python3.11", "--dry-run", "--replicas", "many"], 2, "--replicas: 'many' is not a number of pods"),
+    (["start", "python3.11", "--dry-run", "--cpu", "abc"], 2, "--cpu: 'abc' is not a Kubernetes quantity; write a number of cores, e.g. 0.5, 500m, 1"),
     (["start", "pyhton3.11", "--dry-run"], 2, "did you mean 'python3.11'"),
     (["start", "python3.11", "--dry-run", "--backend", "gridengine"], 2, "grid engine"),
     (["--backend", "gridengine", "python3.11", "start"], 2, "grid engine"),
@@ -216,6 +219,11 @@ BAD = [
     (["start", "buildservice", "--dry-run", "--buildservice-image", "UPPER CASE"], 2, "image name"),
     (["start", "golang1.11", "--dry-run"], 2, "after '--'"),
     (["start", "python3.11", "--dry-run", "--health-check-path", "healthz"], 2, "health-check-path"),
+    (["start", "python3.11", "--dry-run", "--health-check-path", "/health z"], 2, "health-check-path"),
+    (["start", "python3.11", "--dry-run", "--health-check-path", "/healthz\n"], 2, "health-check-path"),
+    (["start", "buildservice", "--dry-run", "--buildservice-image", "tool/image\n"], 2, "image name"),
+    (["start", "python3.11", "--dry-run", "--replicas", "\u0663"], 2, "--replicas"),
+    (["start", "python3.11", "--dry-run", "--replicas", "1_0"], 2, "--replicas"),
     (["start", "python3.11", "--dry-run", "--routing", "magic"], 2, "--routing"),
     (["start", "python3.11", "--dry-run", "--template", "/nonexistent/service.template"], 2, "/nonexistent/service.template"),
     (["start", "python3.11", "--dry-run", "--tool", "Not_A_Tool"], 2, "Not_A_Tool"),
@@ -251,8 +259,10 @@ def test_bad_input_is_one_clear_line(env, capsys, argv, code, needle):
 BAD_FILES = [
     ("service.template", "", "empty"),
     ("service.template", "- a\n- b\n", "mapping"),
-    ("service.template", "type: python3.11\nextra_args: --port 8000\n", "extra_args"),
+    ("service.template", "type: python3.11\nextra_args: \"--name 'unclosed\"\n", "extra_args"),
     ("service.template", "type: python3.11\ncpu: [1]\n", "cpu"),
+    ("service.template", "type: python3.11\nreplicas: 17\n", "replicas"),
+    ("service.template", "type: python3.11\nreplicas: 0\n", "replicas"),
     ("service.template", "type: python3.11\nmem: 1.5 Gi\n", "mem"),
     ("service.template", "type: [\n", "YAML"),
     ("service.manifest", "\x00\x01garbage: [", "service.manifest"),
@@ -284,10 +294,35 @@ def test_bad_files_are_one_clear_line(env, capsys, which, content, needle):
     assert _snapshot(home) == before
 
 
-def test_no_type_anywhere(env, capsys):
+def _image(out: str) -> str:
+    return next(yaml.safe_load_all(out))["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_no_type_anywhere_starts_the_default_type(env, capsys):
     code, out, err = run(["start", "--dry-run"], capsys)
-    assert code == 2 and "no webservice type given" in err and "--help" in err
-    assert len(err.strip().splitlines()) == 1
+    assert code == 0, err
+    assert _image(out).endswith("/toolforge-php74-sssd-web:latest")
+    notes = [line for line in err.splitlines() if "no type given" in line]
+    assert notes == ["webservice: warning: no type given (on the command line, in service.template or in "
+                     "service.manifest): starting the default type php7.4; name one to choose, e.g. "
+                     "'webservice php7.4 start'"], err
+
+
+def test_site_default_type(env, capsys):
+    site = Path(env["WEBSERVICE_SITE_CONFIG"])
+    site.write_text("default_type: php8.4\n")
+    code, out, err = run(["start", "--dry-run"], capsys)
+    assert code == 0, err
+    assert _image(out) == "docker-registry.svc.toolforge.org/toolforge-php84-sssd-web:latest"
+    assert f"starting the site default type php8.4 (config file {site})" in err
+    # a type named anywhere wins over the default, silently
+    code, out, err = run(["start", "python3.11", "--dry-run"], capsys)
+    assert code == 0 and "no type given" not in err and "python311" in _image(out)
+    site.write_text("default_type: php9.9\n")
+    code, out, err = run(["start", "--dry-run"], capsys)
+    assert code == 2
+    assert err.splitlines()[-1].startswith("webservice: error: site config key 'default_type': "
+                                           "unknown webservice type 'php9.9'"), err
 
 
 def test_not_a_tool(env, capsys, monkeypatch):
@@ -313,6 +348,45 @@ def test_action_help(env, capsys, action):
     code, out, _ = run([action, "--help"], capsys)
     assert code == 0 and f"webservice {action}" in out and "--tool" in out
     assert "--canonical" not in out  # hidden no-op
+
+
+# which options each action's --help shows (the others are accepted, hidden)
+HELP_OPTIONS = {
+    "start": {"--mem", "--cpu", "--replicas", "--health-check-path", "--routing", "--mount", "--json", "--dry-run",
+              "--timeout", "--tool", "--template", "--buildservice-image"},
+    "restart": {"--mem", "--cpu", "--replicas", "--health-check-path", "--routing", "--mount", "--json", "--dry-run",
+                "--timeout", "--tool", "--template", "--buildservice-image"},
+    "stop": {"--json", "--timeout", "--tool"},
+    "status": {"--json", "--check", "--tool"},
+    "logs": {"--follow", "--last", "--since", "--previous", "--tool", "--json"},
+    "shell": {"--mem", "--cpu", "--mount", "--template", "--buildservice-image", "--tool"},
+}
+EVERY_OPTION = set().union(*HELP_OPTIONS.values())
+
+
+@pytest.mark.parametrize("action,shown", sorted(HELP_OPTIONS.items()))
+def test_each_action_shows_only_its_options(env, capsys, action, shown):
+    code, out, _ = run([action, "--help"], capsys)
+    offered = set(re.findall(r"(--[a-z][-a-z]*)", out))
+    assert code == 0 and shown <= offered, shown - offered
+    assert not (EVERY_OPTION - shown - {"--template"}) & offered, (EVERY_OPTION - shown) & offered
+
+
+@pytest.mark.parametrize("argv,warned", [
+    (["status", "--mem", "1Gi"], "--mem has no effect on 'status'; ignored"),
+    (["stop", "--cpu", "1", "--replicas", "2"], "--cpu, --replicas have no effect on 'stop'; ignored"),
+    (["logs", "--routing", "ingress"], "--routing has no effect on 'logs'; ignored"),
+    (["status", "--template", "service.template"], None),  # scripts pass it to every action
+])
+def test_options_an_action_has_no_use_for_are_accepted_with_a_note(env, capsys, monkeypatch, argv, warned):
+    import webservice.output as output
+
+    seen = []
+    monkeypatch.setattr(output, "emit", lambda request, result: seen.append(list(request.warnings)) or 0)
+    monkeypatch.setattr("webservice.cli._dispatch", lambda request: None)
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert seen == [[warned] if warned else []]
 
 
 def test_no_arguments_shows_help(env, capsys):
@@ -349,7 +423,7 @@ def _process(env, *args, extra_env=None):
 def test_real_process_dry_run_and_exit_codes(env):
     done = _process(env, "--dry-run", "python3.11", "start")
     assert done.returncode == 0, done.stderr
-    assert [d["kind"] for d in yaml.safe_load_all(done.stdout)] == ["Deployment", "Service", "Ingress"]
+    assert [d["kind"] for d in yaml.safe_load_all(done.stdout)] == ["Deployment", "Service", "HTTPRoute"]
     bad = _process(env, "start", "python3.11", "--mem", "1.5.5Gi", "--dry-run")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
@@ -468,3 +542,235 @@ def test_sigterm_ends_with_a_word_and_143(env, tmp_path):
         listener.close()
     assert process.returncode == 143, err
     assert "terminated" in err and "Traceback" not in err
+
+
+# --- --json and --debug are ours only before '--'; main(argv) reads argv, not sys.argv ----------
+
+FLAG_PLACES = [
+    # (argv, JSON error expected on stdout, debug detail expected)
+    (["shell", "--json", "--", "jq"], True, False),
+    (["shell", "--", "jq", "--json"], False, False),
+    (["shell", "--", "grep", "--debug"], False, False),
+    (["--json", "status", "--", "x", "--json"], True, False),
+]
+
+
+@pytest.mark.parametrize("argv,json_error,debug", FLAG_PLACES)
+def test_json_and_debug_after_double_dash_belong_to_the_command(env, capsys, argv, json_error, debug):
+    code, out, err = run(argv, capsys)  # no kubeconfig: every one of these fails
+    assert code == 7, err
+    assert (out.strip().startswith("{") and '"error"' in out) is json_error, out
+    assert ("debug:" in err) is debug
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_in_process_main_reads_its_argument_not_sys_argv(env, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["webservice", "--json", "--debug", "status"])
+    code, out, err = run(["status"], capsys)
+    assert code == 7 and out == ""  # sys.argv's --json would have printed a JSON error
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("typed,successor", [("php7.4", "php8.4"), ("python3.9", "python3.13"), ("node16", "node20")])
+def test_a_deprecated_type_starts_with_a_warning_naming_its_successor(env, capsys, typed, successor):
+    code, out, err = run(["--dry-run", typed, "start"], capsys)
+    assert code == 0 and out
+    assert err.strip() == (f"webservice: warning: type {typed} is deprecated and will be removed; "
+                           f"move to {successor} (see 'webservice types')")
+
+
+# --- only the site config sets routing hosts (issue 16, defect 2) -------------------------------
+
+HOST_SOURCES = [
+    # (where, key, value, accepted, host routed)
+    ("env", "WEBSERVICE_LEGACY_HOST", "othertool.toolforge.org", False, None),
+    ("env", "WEBSERVICE_PROJECT", "evil", False, None),
+    ("user", "legacy_host", "othertool.toolforge.org", False, None),
+    ("user", "project", "evil", False, None),
+    ("site", "legacy_host", "legacy.example.org", True, "legacy.example.org"),
+    ("site", "project", "toolsbeta", True, "toolsbeta.wmflabs.org"),
+    (None, None, None, True, "tools.wmflabs.org"),
+]
+
+
+@pytest.mark.parametrize("where,key,value,accepted,host", HOST_SOURCES)
+def test_legacy_host_comes_only_from_the_site_config(env, capsys, monkeypatch, where, key, value, accepted, host):
+    if where == "env":
+        monkeypatch.setenv(key, value)
+    elif where == "user":
+        path = Path(env["XDG_CONFIG_HOME"]) / "toolforge" / "webservice.yaml"
+        path.parent.mkdir(parents=True)
+        path.write_text(f"{key}: {value}\n")
+    elif where == "site":
+        Path(env["WEBSERVICE_SITE_CONFIG"]).write_text(f"{key}: {value}\n")
+    code, out, err = run(["--dry-run", "--routing", "legacy-path", "python3.11", "start"], capsys)
+    if not accepted:
+        assert code == 2 and out == ""
+        assert f"{key.removeprefix('WEBSERVICE_').lower()} " in err and "only the site config sets routing hosts" in err
+        assert len(err.strip().splitlines()) == 1
+        return
+    assert code == 0, err
+    ingress = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Ingress"]
+    assert [r["host"] for i in ingress for r in i["spec"]["rules"]] == [host]
+
+
+def _pod_contexts(out: str) -> tuple[dict, dict]:
+    deployment = next(d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    return pod["securityContext"], pod["containers"][0]["securityContext"]
+
+
+@pytest.mark.parametrize("site,env_uid,uid,gid", [
+    ("", None, None, None),  # no such account here, nothing configured: the image's user, still non-root
+    ("run_as_uid: 52503\nrun_as_gid: 52504\n", None, 52503, 52504),
+    ("run_as_uid: 52503\n", "1234", 52503, None),  # the environment cannot change who pods run as
+])
+def test_pods_run_as_the_site_or_account_ids_never_as_root(env, capsys, monkeypatch, site, env_uid, uid, gid):
+    Path(env["WEBSERVICE_SITE_CONFIG"]).write_text(site)
+    if env_uid:
+        monkeypatch.setenv("WEBSERVICE_RUN_AS_UID", env_uid)
+    code, out, err = run(["--dry-run", "python3.11", "start"], capsys)
+    assert code == 0, err
+    pod, container = _pod_contexts(out)
+    assert pod.get("runAsUser") == uid and pod.get("runAsGroup") == gid and pod.get("fsGroup") == gid
+    assert pod["runAsNonRoot"] is True and pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "privileged": False,
+                         "runAsNonRoot": True, **({"runAsUser": uid} if uid else {}),
+                         **({"runAsGroup": gid} if gid else {})}
+
+
+def test_who_pods_run_as_cannot_be_set_in_the_user_config(env, capsys):
+    path = Path(env["XDG_CONFIG_HOME"]) / "toolforge" / "webservice.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("run_as_uid: 1234\n")
+    code, out, err = run(["--dry-run", "python3.11", "start"], capsys)
+    assert code == 2 and "'run_as_uid' may only be set in the site config" in err and out == ""
+
+
+def test_a_tool_account_runs_its_pods_as_itself(env, capsys, monkeypatch):
+    import webservice.tool as tool_mod
+
+    monkeypatch.setattr(tool_mod, "account_ids", lambda user: (52503, 52503) if user == "tools.mytool" else (None, None))
+    code, out, err = run(["--dry-run", "python3.11", "start"], capsys)
+    pod, container = _pod_contexts(out)
+    assert (pod["runAsUser"], pod["runAsGroup"], pod["fsGroup"]) == (52503, 52503, 52503)
+    assert (container["runAsUser"], container["runAsGroup"]) == (52503, 52503)
+# --- service.template and service.manifest as users (and 0.98) left them -----------------------
+
+M098 = "# This file is used by Toolforge infrastructure.\n# Please do not edit manually at this time.\n"
+
+STATE_FILES_ACCEPTED = [
+    # (id, service.template or None, service.manifest or None, argv after "start --dry-run",
+    #  image ending, command tail or None, warning lines expected (substrings, in order))
+    ("0.98 buildservice-image for php", None,
+     M098 + "backend: kubernetes\nbuildservice-image: tool-mytool/tool-mytool:latest\nversion: 4\nweb: php7.4\n",
+     [], "toolforge-php74-sssd-web:latest", None, ["type php7.4 is deprecated"]),
+    ("manifest v2 extra_args string", None,
+     "backend: kubernetes\nversion: 2\nweb: golang1.11\nweb::extra_args: ./server --port 8000\n",
+     [], "toolforge-golang111-sssd-web:latest", ["./server", "--port", "8000"], []),
+    ("manifest gridengine", None, M098 + "backend: gridengine\ncanonical: true\nrelease: buster\nversion: 4\nweb: php8.2\n",
+     [], "toolforge-php82-sssd-web:latest", None,
+     ["service.manifest: ignored 'backend: gridengine' (the grid engine was retired in 2024"]),
+    ("manifest unknown old type, type given", None, "backend: gridengine\nversion: 4\nweb: lighttpd\n",
+     ["php8.2"], "toolforge-php82-sssd-web:latest", None, ["ignored 'backend: gridengine'"]),
+    ("explicit type wins over stored extra_args", None,
+     "backend: kubernetes\nversion: 4\nweb: golang1.11\nweb::extra_args: [./server]\n",
+     ["php8.2"], "toolforge-php82-sssd-web:latest", None, []),
+    ("template extra_args empty string", "type: python3.11\nextra_args: ''\n", None, [],
+     "toolforge-python311-sssd-web:latest", None, []),
+    ("template extra_args string", "type: golang1.11\nextra_args: ./start.sh --port 8000\n", None, [],
+     "toolforge-golang111-sssd-web:latest", ["./start.sh", "--port", "8000"], ["key 'extra_args' is a string"]),
+    ("template unknown keys, any order", "replica: 2\nmemory: 1Gi\ncanonical: true\ntype: php8.2\n", None, [],
+     "toolforge-php82-sssd-web:latest", None,
+     ["Your template file (service.template) contains unknown keys: replica (did you mean 'replicas'?), "
+      "memory (did you mean 'mem'?), canonical"]),
+    ("template gridengine", "backend: gridengine\ntype: php8.2\n", None, [], "toolforge-php82-sssd-web:latest", None,
+     ["ignored 'backend: gridengine'"]),
+    ("manifest mount none of another type", None,
+     M098 + "backend: kubernetes\nbuildservice-image: tool-mytool/tool-mytool:latest\nmount: none\nversion: 4\n"
+     "web: buildservice\n", ["php8.2"], "toolforge-php82-sssd-web:latest", None, []),
+    ("template image without a type means buildservice",
+     "buildservice-image: tool-mytool/haproxy:latest\nmount: none\n", None, [],
+     "tools-harbor.wmcloud.org/tool-mytool/haproxy:latest", None, []),
+    ("template buildservice-image for php", "type: php8.2\nbuildservice-image: tool-mytool/web\n", None, [],
+     "toolforge-php82-sssd-web:latest", None, ["key 'buildservice-image' ignored: it only applies to the buildservice"]),
+]
+
+
+@pytest.mark.parametrize("template,manifest,argv,image,command,warnings",
+                         [c[1:] for c in STATE_FILES_ACCEPTED], ids=[c[0] for c in STATE_FILES_ACCEPTED])
+def test_state_files_as_left_are_accepted_template_and_manifest(env, capsys, template, manifest, argv, image,
+                                                                 command, warnings):
+    home = Path(env["HOME"])
+    if template is not None:
+        (home / "service.template").write_text(template)
+    if manifest is not None:
+        (home / "service.manifest").write_text(manifest)
+    before = _snapshot(home)
+    code, out, err = run(["start", "--dry-run", *argv], capsys)
+    assert code == 0, err
+    container = next(yaml.safe_load_all(out))["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].endswith(image), container["image"]
+    if command is not None:
+        assert container["command"][-len(command):] == command
+    elif argv and manifest and "extra_args" in manifest:
+        assert "./server" not in container["command"]  # stored for another type: not applied
+    lines = err.splitlines()
+    assert all(line.startswith("webservice: warning: ") for line in lines), err
+    position = 0
+    for expected in warnings:
+        found = [i for i, line in enumerate(lines) if expected in line and i >= position]
+        assert found, (expected, err)
+        position = found[0] + 1
+    assert _snapshot(home) == before  # --dry-run writes nothing
+
+
+STATE_FILES_REFUSED = [
+    # (id, template, manifest, argv, the one error line must start with)
+    ("cli gridengine", None, None, ["php8.2", "--backend", "gridengine"],
+     "webservice: error: the grid engine backend is retired"),
+    ("template mount none for php", "type: php8.2\nmount: none\n", None, [],
+     "webservice: error: service.template ({home}/service.template) key 'mount' is 'none', which only works"),
+    ("option mount none for php", None, None, ["php8.2", "--mount", "none"],
+     "webservice: error: --mount is 'none', which only works"),
+    ("manifest mount none for php", None, "version: 4\nweb: php8.2\nmount: none\n", [],
+     "webservice: error: service.manifest key 'mount' is 'none', which only works"),
+    ("manifest replicas 0", None, "version: 4\nweb: php8.2\nreplicas: 0\n", [],
+     "webservice: error: service.manifest key 'replicas' must be a whole number from 1 to 16, got '0'"),
+    ("template replicas 0", "type: php8.2\nreplicas: 0\n", None, [],
+     "webservice: error: service.template ({home}/service.template): key 'replicas' must be a whole number"),
+    ("manifest unknown old type", None, "backend: kubernetes\nversion: 4\nweb: lighttpd\n", [],
+     "webservice: error: service.manifest key 'web': unknown webservice type 'lighttpd'"),
+    ("template unknown type", "type: php5.6\n", None, [],
+     "webservice: error: service.template ({home}/service.template) key 'type': unknown webservice type 'php5.6'"),
+    ("manifest bad cpu", None, "version: 4\nweb: php8.2\ncpu: lots\n", [],
+     "webservice: error: service.manifest key 'cpu'"),
+    ("template bad mem", "type: php8.2\nmem: 1.5 Gi\n", None, [],
+     "webservice: error: service.template ({home}/service.template) key 'mem'"),
+    ("template not a mapping", "- type: php8.2\n", None, [],
+     "webservice: error: service.template ({home}/service.template): must be a YAML mapping"),
+    ("template wrong type of a known key", "type: php8.2\ncpu: [1]\n", None, [],
+     "webservice: error: service.template ({home}/service.template): key 'cpu' must be"),
+]
+
+
+@pytest.mark.parametrize("template,manifest,argv,start", [c[1:] for c in STATE_FILES_REFUSED],
+                         ids=[c[0] for c in STATE_FILES_REFUSED])
+def test_state_file_refusals_name_their_source_template_and_manifest(env, capsys, template, manifest, argv, start):
+    home = Path(env["HOME"])
+    if template is not None:
+        (home / "service.template").write_text(template)
+    if manifest is not None:
+        (home / "service.manifest").write_text(manifest)
+    code, out, err = run(["start", "--dry-run", *argv], capsys)
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if not line.startswith("webservice: warning: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert errors[0].startswith(start.format(home=home)), errors[0]
+    assert "--mount none" not in err or "--mount" in argv  # never an option the user did not give
+
+
+def test_manifest_unknown_type_hint_suggests_a_current_type(env, capsys):
+    (Path(env["HOME"]) / "service.manifest").write_text("version: 4\nweb: uwsgi-python\n")
+    code, out, err = run(["start", "--dry-run"], capsys)
+    assert code == 2 and "webservice python3.13 start" in err, err

@@ -436,10 +436,15 @@ def test_pod_log_and_follow(cluster, standin):
     first = next(lines)
     assert first
     standin.append_log("tool-mytool", "p1", "hello from the test")
+    seen = []
     for line in lines:
+        seen.append(line)
         if line == "hello from the test":
             break
+    else:  # the stream ended without the appended line: follow did not follow
+        pytest.fail(f"the appended line never came; the stream ended after {seen!r}")
     lines.close()
+    assert seen[-1] == "hello from the test" and "hello from the test" not in text
 
 
 # --- what it must not import ------------------------------------------------------------------
@@ -567,3 +572,27 @@ def test_an_expired_certificate_given_inline_is_named_by_its_kubeconfig(standin,
     c.close()
     assert caught.value.message.startswith(f"the client certificate in {path} expired on ")
     assert "renews" in caught.value.hint
+
+
+# --- the 'become <tool>' hint only for someone who is not already that tool --------------------
+
+
+@pytest.mark.parametrize("source,become", [("override", True), ("unix-user", False)])
+def test_missing_kubeconfig_hint_depends_on_who_you_are(tmp_path, source, become):
+    me = Tool(name="mytool", project="tools", home=str(tmp_path), source=source)
+    with pytest.raises(errors.KubeconfigError) as caught:
+        Cluster.connect(me, kubeconfig=[tmp_path / "nope" / "config"])
+    assert ("become" in caught.value.hint) is become
+    assert become or "#wikimedia-cloud" in caught.value.hint
+
+
+@pytest.mark.parametrize("source,become", [("override", True), ("unix-user", False)])
+def test_forbidden_hint_depends_on_who_you_are(standin, kubeconfig, source, become):
+    me = Tool(name="mytool", project="tools", home="/nonexistent", source=source)
+    c = Cluster.connect(me, kubeconfig=[Path(kubeconfig)], backoff=0.01)
+    try:
+        with pytest.raises(errors.ForbiddenError) as caught:
+            c.list("Pod", namespace="tool-othertool")
+    finally:
+        c.close()
+    assert ("become" in caught.value.hint) is become

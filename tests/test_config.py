@@ -40,7 +40,9 @@ def test_defaults_when_no_files(files):
     assert config == Config()
     assert config.public_domain == "toolforge.org"
     assert config.buildservice_repository == "tools-harbor.wmcloud.org"
-    assert config.routing == "ingress"
+    assert config.routing == "httproute"  # today's Toolforge serves HTTPRoutes on its Gateway
+    assert (config.gateway_name, config.gateway_namespace, config.gateway_section) == ("toolforge", "istio-gateway", "")
+    assert config.ingress_class == ""
     assert config.legacy_snippets is False
     assert set(config.sources.values()) == {"default"}
     assert set(config.sources) == set(cfg.KEYS)
@@ -85,7 +87,7 @@ def test_dash_spellings_accepted(files):
         user,
         "public-domain: example.org\nbuildservice-repository: registry.example.org:5000/x\n"
         "legacy-host: tools.wmflabs.org\nlegacy-snippets: yes\ngateway-name: gw\n"
-        "gateway-namespace: gw-ns\ngateway-section: https\ncatalogue-ttl: 60\n",
+        "gateway-namespace: gw-ns\ngateway-section: https\ncatalogue-ttl: 60\ningress-class: istio\n",
     )
     config = load_config(environ=environ)
     assert config.public_domain == "example.org"
@@ -94,6 +96,7 @@ def test_dash_spellings_accepted(files):
     assert config.legacy_snippets is True
     assert (config.gateway_name, config.gateway_namespace, config.gateway_section) == ("gw", "gw-ns", "https")
     assert config.catalogue_ttl == 60
+    assert config.ingress_class == "istio"
     assert config.sources["public_domain"] == f"config file {user}"
 
 
@@ -146,6 +149,9 @@ def test_uses_os_environ_by_default(files, monkeypatch):
         ("WEBSERVICE_GATEWAY_NAME", "gw", "gateway_name", "gw"),
         ("WEBSERVICE_GATEWAY_NAMESPACE", "gw-system", "gateway_namespace", "gw-system"),
         ("WEBSERVICE_GATEWAY_SECTION", "https", "gateway_section", "https"),
+        ("WEBSERVICE_INGRESS_CLASS", "istio", "ingress_class", "istio"),
+        ("WEBSERVICE_INGRESS_CLASS", "", "ingress_class", ""),
+        ("WEBSERVICE_ROUTING", "ingress", "routing", "ingress"),
         ("WEBSERVICE_PROJECT", "toolsbeta", "project", "toolsbeta"),
         ("WEBSERVICE_CATALOGUE_TTL", "60", "catalogue_ttl", 60),
         ("WEBSERVICE_TIMEOUT", "300", "timeout", 300),
@@ -327,6 +333,7 @@ BAD_VALUES = [
     ("gateway_namespace", "a" * 64),
     ("gateway_namespace", None),
     ("gateway_section", "Bad Section"),
+    ("ingress_class", "Istio Class"),
     ("project", "tools.beta"),
     ("project", "Tools"),
     ("catalogue_ttl", 0),
@@ -439,3 +446,33 @@ def test_optional_values_accept_empty(files):
     write(user, "legacy_host: ''\ngateway_section: null\nproject: ''\n")
     config = load_config(environ=environ)
     assert (config.legacy_host, config.gateway_section, config.project) == ("", "", "")
+
+
+# --- default_type ----------------------------------------------------------------------------
+
+
+def test_default_type_defaults_to_php74_and_the_site_sets_it(files):
+    site, _, environ = files
+    assert load_config(environ=environ).default_type == "php7.4"
+    write(site, "default_type: php8.4\n")
+    config = load_config(environ=environ)
+    assert config.default_type == "php8.4" and config.sources["default_type"] == f"config file {site}"
+
+
+@pytest.mark.parametrize("value", ["'php 8.4'", "[php8.4]", "''", "'-x'"])
+def test_bad_default_type_is_one_line_naming_the_key(files, value):
+    site, _, environ = files
+    write(site, f"default_type: {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(environ=environ)
+    assert_one_line(info.value, str(site), "'default_type'", "webservice type name")
+
+
+def test_config_files_use_the_shared_bounded_reader(files):
+    site, _, environ = files
+    write(site, "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n")
+    with pytest.raises(ConfigError) as info:  # an alias bomb: refused before it is expanded
+        load_config(environ=environ)
+    assert_one_line(info.value, str(site), "not valid YAML")

@@ -294,6 +294,14 @@ def test_pod_info():
     ("old pod terminating", Snapshot(deployment(), [pod("old", state=RUNNING, started_at=iso(-999), deleting=True),
                                                     pod("new", state=RUNNING, ready=True)]), "running", 1),
     ("scaled to zero", Snapshot(deployment(0), []), "degraded", 0),
+    # the new pod serves but a pod of the old template still runs (not yet told to go): the
+    # rollout is not over, so it is not "running" yet (a restart must not report success early)
+    ("new pod ready, old pod still running", Snapshot(deployment(), [
+        pod("old", state=RUNNING, ready=True, started_at=iso(-999)),
+        pod("new", state=RUNNING, ready=True)]), "starting", 2),
+    ("both pods of the new template ready, one old one left", Snapshot(deployment(2), [
+        pod("a", state=RUNNING, ready=True), pod("b", state=RUNNING, ready=True),
+        pod("old", state=RUNNING, started_at=iso(-999))]), "starting", 2),
 ])
 def test_classify(name, snapshot, state, ready):
     result = summarise("mytool", "tool-mytool", snapshot, type_name="python3.11", now=NOW)
@@ -312,8 +320,10 @@ def test_summary_fields_and_json_shape():
     result = summarise("mytool", "tool-mytool", snap, type_name="python3.11", now=NOW)
     data = result.as_dict()
     assert set(data) == {"schema", "tool", "namespace", "state", "healthy", "type", "image", "runner", "replicas",
-                         "pods", "urls", "resources", "started_at", "problems", "events", "exit_code"}
+                         "pods", "urls", "routes", "resources", "started_at", "problems", "events", "exit_code"}
     assert data["urls"] == ["https://mytool.toolforge.org/"]
+    assert [(r["kind"], r["hostnames"], r["state"]) for r in data["routes"]] == [
+        ("Ingress", ["mytool.toolforge.org"], "unchecked")]
     assert data["runner"] == "uwsgi-python"
     assert data["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
     assert [p["code"] for p in data["problems"]] == ["crashloop"]

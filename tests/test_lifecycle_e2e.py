@@ -48,7 +48,7 @@ def manifest(env) -> dict | None:
 def web_objects(env) -> dict:
     ns = env.standin.namespace
     out = {}
-    for kind in ("Deployment", "Service", "Ingress"):
+    for kind in ("Deployment", "Service", "Ingress", "HTTPRoute"):
         out[kind] = [o["metadata"]["name"] for o in env.standin.objects(kind, ns)
                      if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in WEB.items())]
     return out
@@ -68,7 +68,14 @@ def start_healthy(env, *args):
 # --- start --------------------------------------------------------------------------------------
 
 
-def test_healthy_start_status_stop(env):
+# (routing, name of the routing object, its kind, reads of a start, requests of a status)
+ROUTINGS = [("httproute", "HTTPRoute", "mytool", 6, 4), ("ingress", "Ingress", "mytool-subdomain", 6, 4)]
+
+
+@pytest.mark.parametrize("routing,route_kind,route_name,start_reads,status_requests", ROUTINGS)
+def test_healthy_start_status_stop(env, routing, route_kind, route_name, start_reads, status_requests):
+    if routing != "httproute":  # the default; another one comes from the config
+        env.env["WEBSERVICE_ROUTING"] = routing
     result = run(env, "python3.11", "start")
     assert result.returncode == 0, result.stderr
     assert "mytool: started (python3.11), 1/1 pods ready" in result.stdout
@@ -76,15 +83,16 @@ def test_healthy_start_status_stop(env):
     assert "starting mytool:" in result.stderr  # plain progress lines: not a terminal
     sent = requests(env)
     # catalogue (cache empty) + deployments + limitranges + resourcequotas + ingresses
-    # + 3 applies + 4 watches (a watch not yet sent when it is ready is not sent at all);
-    # no discovery, no polling
+    # + httproutes + 3 applies + 4 watches (+ the HTTPRoute's; a watch not yet sent when
+    # it is ready is not sent at all); no discovery, no polling
     watches = [r for r in sent if r.query.get("watch") == "true"]
-    assert len(sent) - len(watches) == 8, sent  # 5 reads + 3 applies, exactly
-    assert 1 <= len(watches) <= 4, sent  # how many are opened before it is ready varies
+    assert len(sent) - len(watches) == start_reads + 3, sent  # reads + 3 applies, exactly
+    assert 1 <= len(watches) <= 5, sent  # how many are opened before it is ready varies
     assert [r.method for r in sent].count("PATCH") == 3
     assert len({(r.method, r.path, r.query.get("watch")) for r in sent}) == len(sent)  # nothing asked twice
     assert not [r for r in sent if r.path in ("/version", "/version/", "/api", "/apis")]
-    assert web_objects(env) == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}
+    routes = {"Ingress": [], "HTTPRoute": [], route_kind: [route_name]}
+    assert web_objects(env) == {"Deployment": ["mytool"], "Service": ["mytool"], **routes}
     data = manifest(env)
     assert data["web"] == "python3.11" and data["backend"] == "kubernetes" and data["version"] == 4
     assert Path(env.home, "service.manifest").read_text().startswith("# This file is used by Toolforge")
@@ -96,18 +104,18 @@ def test_healthy_start_status_stop(env):
     assert status["pods"][0]["ready"] is True and status["pods"][0]["restarts"] == 0
     assert status["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
     assert status["problems"] == [] and status["events"] == []
-    assert len(requests(env)) == 3  # deployments, pods, ingresses
+    assert len(requests(env)) == status_requests  # deployments, pods, ingresses, httproutes
 
     text = run(env, "status")
     assert text.returncode == 0
-    assert text.stdout.startswith("mytool: running, 1/1 pods ready")
+    assert text.stdout.startswith("Your webservice of type python3.11 is running\nmytool: running, 1/1 pods ready")
     for word in ("type:", "python3.11", "URL:", "image:", "resources:", "started:", "NAME", "READY", "RESTARTS"):
         assert word in text.stdout
 
     stopped = run(env, "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped" in stopped.stdout
-    assert web_objects(env) == {"Deployment": [], "Service": [], "Ingress": []}
+    assert web_objects(env) == {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}
     assert env.standin.pods() == []
     assert manifest(env) is None  # nothing but the web keys was in it
     assert len(requests(env)) <= 9  # 4 lists + 3 deletes + pod list (+ a pod watch)
@@ -245,10 +253,11 @@ def test_stop_leaves_other_workloads_alone(env):
     assert env.standin.pods(**{"app.kubernetes.io/name": "myjob"})
     assert env.standin.get("Pod", ns, "shell-1234") is not None
     assert env.standin.get("ConfigMap", ns, "mytool") is not None
-    assert web_objects(env) == {"Deployment": [], "Service": [], "Ingress": []}
+    assert web_objects(env) == {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}
     assert env.standin.pods(**WEB) == []
     deletes = [r for r in requests(env) if r.method == "DELETE"]
-    assert sorted(r.path.rsplit("/", 1)[-1] for r in deletes) == ["mytool", "mytool", "mytool-subdomain"]
+    assert sorted("/".join(r.path.split("/")[-2:]) for r in deletes) == [
+        "deployments/mytool", "httproutes/mytool", "services/mytool"]
     assert all((r.body or {}).get("preconditions", {}).get("uid") for r in deletes)
     assert manifest(env) == {"version": 4, "other-tool-key": "keep me"}
 
@@ -269,7 +278,7 @@ def test_start_does_not_take_over_a_job_of_the_same_name(env):
 
 
 def test_stop_where_httproutes_are_not_served_or_not_allowed(env):
-    start_healthy(env)
+    start_healthy(env, "--routing", "ingress")  # a site that still runs an ingress controller
     env.standin.add_fault(status=403, path="/httproutes", times=10)
     result = run(env, "stop")
     assert result.returncode == 0, result.stderr
@@ -401,6 +410,20 @@ def test_refused_apply_on_start_leaves_nothing_running(env, code, words):
     assert manifest(env) is None
 
 
+@pytest.mark.parametrize("routing,path", [("httproute", "/httproutes"), ("ingress", "/ingresses")])
+def test_first_start_whose_route_is_refused_removes_every_object_it_applied(env, routing, path):
+    env.standin.add_fault(status=422, method="PATCH", path=path, times=1)
+    result = run(env, "--routing", routing, "python3.11", "start")
+    assert result.returncode == 7, result.stderr
+    assert "nothing was started" in result.stderr
+    # the Deployment and the Service applied before the refused route are gone again
+    assert web_objects(env) == {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}
+    deletes = [r.path.rsplit("/", 2)[-2] for r in env.standin.requests if r.method == "DELETE"]
+    assert deletes == ["services", "deployments"], deletes  # newest first
+    assert manifest(env) is None
+    assert run(env, "--routing", routing, "python3.11", "start").returncode == 0
+
+
 def test_quota_refusal_while_applying(env):
     env.standin.set_quota({"services": "0"})
     result = run(env, "python3.11", "start")
@@ -433,7 +456,7 @@ def test_forbidden(env):
 
 def test_server_errors_are_retried_then_explained(env):
     env.standin.add_fault(status=503, path="/deployments", times=2)
-    assert run(env, "status").returncode == 3
+    assert run(env, "status", "--check").returncode == 3
     assert len(requests(env)) == 3
     env.standin.add_fault(status=500, path="/deployments", times=100)
     result = run(env, "status")
@@ -456,7 +479,7 @@ def test_connection_refused(env):
 
 def test_debug_shows_requests(env):
     result = run(env, "status", "--debug")
-    assert result.returncode == 3
+    assert result.returncode == 0
     assert "webservice: debug: GET /apis/apps/v1/namespaces/tool-mytool/deployments" in result.stderr
     assert "BEGIN" not in result.stderr
 
@@ -522,7 +545,7 @@ def test_sigterm_while_applying_finishes_the_changes_then_exits_143(env):
     out, err = process.communicate(timeout=20)
     assert process.returncode == 143, (process.returncode, err)
     assert "keeps coming up" in err.splitlines()[-1]
-    assert manifest(env)["web"] == "python3.11" and web_objects(env)["Ingress"] == ["mytool-subdomain"]
+    assert manifest(env)["web"] == "python3.11" and web_objects(env)["HTTPRoute"] == ["mytool"]
 
 
 def _memory(env):
@@ -551,7 +574,7 @@ def test_stop_held_while_listing_and_a_start_end_running_or_stopped(env):
     start = env.popen("python3.11", "start")
     assert [start.wait(timeout=60), stop.wait(timeout=60)] == [0, 0], (start.stderr.read(), stop.stderr.read())
     time.sleep(0.2)
-    assert web_objects(env) == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}
+    assert web_objects(env) == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": [], "HTTPRoute": ["mytool"]}
     assert manifest(env)["web"] == "python3.11"
 
 
@@ -618,3 +641,56 @@ def test_json_outcomes(env):
     missing = run(env, "status", "--json", env_extra={"KUBECONFIG": "/nonexistent/config"})
     assert missing.returncode == 7
     assert json.loads(missing.stdout)["error"]["kind"] == "KubeconfigError"
+
+
+# --- status exit codes: plain status succeeds whenever it found out the state ---------------
+
+
+def _bring_to(env, state: str) -> None:
+    if state == "running":
+        start_healthy(env)
+    elif state == "crashing":
+        env.standin.scenario = "crashloop"
+        assert run(env, "python3.11", "start").returncode == 5
+
+
+@pytest.mark.parametrize("state,headline,plain,check", [
+    ("stopped", "Your webservice is not running", 0, 3),
+    ("running", "Your webservice of type python3.11 is running", 0, 0),
+    ("crashing", "Your webservice of type python3.11 is running", 0, 4),
+])
+def test_status_exit_codes_plain_check_and_json(env, state, headline, plain, check):
+    _bring_to(env, state)
+    result = run(env, "status")
+    assert (result.returncode, result.stdout.splitlines()[0]) == (plain, headline), result.stderr
+    assert run(env, "status", "--check").returncode == check
+    code, data = status_json(env)
+    assert code == check and data["state"] == state  # --json keeps the state codes
+
+
+@pytest.mark.parametrize("args", [["status"], ["status", "--check"], ["status", "--json"]])
+def test_status_that_cannot_find_out_fails_in_every_form(env, args):
+    os.unlink(env.kubeconfig)
+    result = run(env, *args)
+    assert result.returncode == 7 and "Your webservice" not in result.stdout
+# --- a service.manifest as 0.98 left it (issue 13 section 3) --------------------------------------
+
+MANIFEST_098 = ("# This file is used by Toolforge infrastructure.\n# Please do not edit manually at this time.\n"
+                "# Tue May  7 19:14:04 2024\nbackend: gridengine\nbuildservice-image: tool-mytool/tool-mytool:latest\n"
+                "distribution: debian\nversion: 2\nweb: python3.11\nweb::extra_args: --processes 2\n")
+
+
+def test_a_098_manifest_never_blocks_and_the_next_write_cleans_it(env):
+    Path(env.home, "service.manifest").write_text(MANIFEST_098)
+    started = run(env, "start")
+    assert started.returncode == 0, started.stderr
+    assert "ignored 'backend: gridengine'" in started.stderr
+    deployment = env.standin.get("Deployment", env.standin.namespace, "mytool")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["--processes", "2"]
+    assert manifest(env) == {"version": 4, "backend": "kubernetes", "web": "python3.11",
+                             "web::extra_args": ["--processes", "2"], "distribution": "debian"}
+    status = run(env, "status")
+    assert status.returncode == 0 and "gridengine" not in status.stderr, status.stderr
+    stopped = run(env, "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert manifest(env) == {"version": 4, "distribution": "debian"}  # keys other tooling owns stay

@@ -266,6 +266,19 @@ def test_not_running(ws_env, standin):
     assert ws_env.run("logs", "-f").returncode == 3  # nothing to wait for
 
 
+def test_a_deployment_that_is_not_ours_is_not_running_for_logs_as_for_status(ws_env, standin):
+    labels = {"app": "mytool"}  # named like the tool, made by hand: none of webservice's labels
+    standin.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "mytool", "labels": labels},
+                    "spec": {"replicas": 0, "selector": {"matchLabels": labels},
+                             "template": {"metadata": {"labels": labels},
+                                          "spec": {"containers": [{"name": "x", "image": "x"}]}}}},
+                   namespace=standin.namespace)
+    status = ws_env.run("status", "--json")
+    logs = ws_env.run("logs")
+    assert json.loads(status.stdout)["state"] == "stopped"
+    assert logs.returncode == 3 and "not running" in logs.stderr, logs.stderr
+
+
 def test_no_lines_is_said_on_stderr(ws_env, standin):
     _deploy(ws_env)
     (pod,) = _running(standin, 1)

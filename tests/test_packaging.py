@@ -131,11 +131,13 @@ def test_man_page_documents_environment_and_config_keys():
     variables.update(["WEBSERVICE_TOOL", "WEBSERVICE_CONFIG", "WEBSERVICE_SITE_CONFIG", "KUBECONFIG",
                       "TOOLFORGE_CLI", "NO_COLOR", "SOURCE_DATE_EPOCH"])
     config_variables = {"WEBSERVICE_" + key.upper() for key in KEYS}
-    # variables the launcher reads in the container belong to webservice-runner(1)
-    runner_environment = _section(_roff_text(MAN / "webservice-runner.1"), "ENVIRONMENT")
+    # variables the launcher reads in the container belong to webservice-runner(1), the
+    # webhook server's to webservice-admission(1)
+    other_environments = [_section(_roff_text(MAN / page), "ENVIRONMENT")
+                          for page in ("webservice-runner.1", "webservice-admission.1")]
     missing = sorted(v for v in variables - config_variables
-                     if not _mentions(environment, v) and not _mentions(runner_environment, v))
-    assert not missing, f"variables missing from ENVIRONMENT in man/webservice.1 (or -runner.1): {missing}"
+                     if not _mentions(environment, v) and not any(_mentions(e, v) for e in other_environments))
+    assert not missing, f"variables missing from ENVIRONMENT in man/webservice.1 (or -runner.1, -admission.1): {missing}"
     configuration = _section(text, "CONFIGURATION")
     missing_keys = [key for key in KEYS if not _mentions(configuration, key)]
     assert not missing_keys, f"config keys missing from CONFIGURATION: {missing_keys}"
@@ -143,7 +145,8 @@ def test_man_page_documents_environment_and_config_keys():
 
 def test_man_page_files_section():
     files = _section(_roff_text(MAN / "webservice.1"), "FILES")
-    from webservice.statefiles import MANIFEST_NAME, TEMPLATE_LOCATIONS
+    from webservice.state.manifest import MANIFEST_NAME
+    from webservice.state.template import TEMPLATE_LOCATIONS
 
     for location in TEMPLATE_LOCATIONS:
         assert f"~/{location}" in files
@@ -175,8 +178,77 @@ def test_runner_man_page_documents_every_option():
     assert not missing, f"options missing from OPTIONS in man/webservice-runner.1: {missing}"
 
 
+def _click_options(module) -> set[str]:
+    """Every option name of the click commands (and groups' subcommands) in ``module``."""
+    names = set()
+
+    def collect(command):
+        for param in command.params:
+            if isinstance(param, click.Option):
+                names.update(param.opts + param.secondary_opts)
+        for sub in getattr(command, "commands", {}).values():
+            collect(sub)
+
+    for value in vars(module).values():
+        if isinstance(value, click.Command):
+            collect(value)
+    return names
+
+
+def test_admission_man_page_documents_every_option():
+    text = _roff_text(MAN / "webservice-admission.1")
+    options = _section(text, "OPTIONS")
+    if importlib.util.find_spec("webservice.webhook") is None:
+        pytest.skip("webservice.webhook (the webhook server) is not in this tree")
+    from webservice.webhook import cli as webhook_cli
+
+    names = _click_options(webhook_cli)
+    parser_factory = getattr(webhook_cli, "build_parser", None) or getattr(webhook_cli, "make_parser", None)
+    if parser_factory is not None:  # argparse
+        for action in parser_factory()._actions:
+            names.update(action.option_strings)
+    if not names:
+        pytest.skip("no click command or argparse parser found in webservice.webhook.cli")
+    missing = sorted(n for n in names if not _mentions(options, n))
+    assert not missing, f"options missing from OPTIONS in man/webservice-admission.1: {missing}"
+    documented = set(re.findall(r"^\.B[IR]? (--[a-z][-a-z]*)", options, flags=re.M))
+    unknown = sorted(documented - names)
+    assert not unknown, f"man/webservice-admission.1 documents options the server does not have: {unknown}"
+
+
+def _console_scripts() -> dict[str, str]:
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(_need(ROOT / "setup.cfg"), encoding="utf-8")
+    lines = config["options.entry_points"]["console_scripts"].strip().splitlines()
+    return dict((part.strip() for part in line.split("=", 1)) for line in lines)
+
+
+def test_every_command_has_a_man_page_and_one_debian_package():
+    """Each console script of setup.cfg is installed by exactly one binary package, with its page."""
+    debian = _need(ROOT / "debian" / "control").parent
+    packages = re.findall(r"^Package: (\S+)$", (debian / "control").read_text(encoding="utf-8"), flags=re.M)
+    assert "toolforge-webservice" in packages and "toolforge-webservice-admission" in packages
+    installs = {p: (debian / f"{p}.install").read_text(encoding="utf-8").split() for p in packages
+                if (debian / f"{p}.install").exists()}
+    manpages = {p: (debian / f"{p}.manpages").read_text(encoding="utf-8").split() for p in packages
+                if (debian / f"{p}.manpages").exists()}
+    links = (debian / "toolforge-webservice.links").read_text(encoding="utf-8").split()
+    for command in _console_scripts():
+        owners = [p for p, files in installs.items() if f"usr/bin/{command}" in files]
+        assert len(owners) == 1, f"/usr/bin/{command} is installed by {owners or 'no package'}"
+        page = f"man/{command}.1"
+        if (MAN / f"{command}.1").exists():
+            assert page in manpages.get(owners[0], []), f"{page} is not in debian/{owners[0]}.manpages"
+        else:  # an alias: its page is a link to the main one
+            assert f"usr/share/man/man1/{command}.1.gz" in links, f"no man page for {command}"
+    # the webhook server is the admins' package, not on every bastion
+    assert installs["toolforge-webservice-admission"] == ["usr/bin/webservice-admission"]
+
+
 @pytest.mark.skipif(shutil.which("man") is None, reason="man is not installed")
-@pytest.mark.parametrize("page", ["webservice.1", "webservice-runner.1"])
+@pytest.mark.parametrize("page", ["webservice.1", "webservice-runner.1", "webservice-admission.1"])
 def test_man_page_renders_without_warnings(page):
     path = _need(MAN / page)
     result = subprocess.run(
@@ -346,9 +418,9 @@ def test_installed_package_ships_the_current_files():
     }
     for installed, source in pairs.items():
         assert installed.read_text(encoding="utf-8") == _need(source).read_text(encoding="utf-8"), installed
-    for page in ("webservice.1", "webservice-runner.1", "toolforge-webservice.1"):
+    for page in ("webservice.1", "webservice-runner.1", "toolforge-webservice.1", "webservice-admission.1"):
         installed = Path("/usr/share/man/man1") / (page + ".gz")
         source = MAN / ("webservice.1" if page.startswith("toolforge") else page)
         assert gzip.decompress(installed.read_bytes()).decode("utf-8") == _need(source).read_text(encoding="utf-8")
-    for command in ("webservice", "toolforge-webservice", "webservice-runner"):
+    for command in ("webservice", "toolforge-webservice", "webservice-runner", "webservice-admission"):
         assert Path("/usr/bin", command).exists(), command

@@ -472,3 +472,13 @@ def test_cpu_millicores_round_trip(millis):
     cores = quantity.parse_cpu(text)
     assert quantity.parse_cpu(quantity.format_cpu(cores)) == cores
     assert quantity.format_cpu(cores) in (text, str(millis // 1000))
+
+
+@pytest.mark.parametrize("text", ["1." + "0" * 70, "0" * 70 + "1", "000" + "1" * 2 + "." + "0" * 60 + "m"])
+def test_overlong_quantity_text_is_refused_even_when_its_value_is_fine(text):
+    """A quantity is at most 64 characters (Kubernetes' own texts are far shorter): the
+    bound keeps the exact arithmetic cheap; longer text is refused, whatever it says."""
+    assert quantity.parse(text[:64].strip() or "1") is not None  # the same digits, shorter, parse
+    with pytest.raises(InputError) as info:
+        quantity.parse_cpu(text)
+    assert "not a Kubernetes quantity" in str(info.value)

@@ -261,6 +261,11 @@ def test_kubectl_missing_is_one_clear_line(ws_env, standin):
     assert standin.requests == []  # found out before talking to the cluster
 
 
-def test_no_type_known_names_the_shell_in_the_hint(ws_env, standin):
-    result = ws_env.run("shell")
-    assert result.returncode == 2 and "'webservice python3.11 shell'" in result.stderr
+def test_no_type_anywhere_opens_a_shell_of_the_default_type(ws_env, standin):
+    """Like the old command (and like start): no type on the command line, in the
+    template or in the manifest means the site's default type, with a warning."""
+    result = ws_env.run("shell", "--", "echo", "hello")
+    assert result.returncode == 0 and result.stdout == "hello\n", result.stderr
+    assert "starting the default type php7.4" in result.stderr
+    pod = [r for r in standin.requests_for("POST", "/pods") if r.body][0].body
+    assert pod["spec"]["containers"][0]["image"].endswith("toolforge-php74-sssd-web:latest")

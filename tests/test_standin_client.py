@@ -366,8 +366,10 @@ def test_httproute_crud(api, standin):
     assert [i["metadata"]["name"] for i in listed["items"]] == ["mytool"]
     route["spec"]["hostnames"] = ["other.toolforge.org"]
     with pytest.raises(ApiException) as e:
+        # the current metadata: the Gateway controller may have written status since the create
+        current = custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", NS, "httproutes", "mytool")
         custom.replace_namespaced_custom_object("gateway.networking.k8s.io", "v1", NS, "httproutes", "mytool",
-                                                {**route, "metadata": created["metadata"]})
+                                                {**route, "metadata": current["metadata"]})
     assert e.value.status == 400 and "denied the request" in status_of(e.value)["message"]
     custom.delete_namespaced_custom_object("gateway.networking.k8s.io", "v1", NS, "httproutes", "mytool")
     assert standin.objects("HTTPRoute", NS) == []

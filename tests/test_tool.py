@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
 import pytest
 
 from webservice import tool as toolmod
@@ -239,3 +240,30 @@ def test_valid_names(name):
 def test_namespace_of_the_longest_name_is_a_dns_label():
     name = "a" * 58
     assert len(Tool(name=name, project="tools", home="/", source="override").namespace) == 63
+
+
+def test_the_tool_account_itself_gives_its_own_uid_and_gid(monkeypatch):
+    from webservice import tool as tool_mod
+
+    monkeypatch.setattr(tool_mod, "_current_user", lambda: ("tools.mytool", "/data/project/mytool"))
+    me = tool_mod.identify(None, project="tools", environ={})
+    assert (me.name, me.source, me.uid, me.gid) == ("mytool", "unix-user", os.getuid(), os.getgid())
+
+
+def test_an_override_looks_the_account_up_and_may_not_find_it(monkeypatch):
+    from webservice import tool as tool_mod
+
+    monkeypatch.setattr(tool_mod, "account_ids", lambda user: {"tools.known": (51000, 51001)}.get(user, (None, None)))
+    assert tool_mod.identify("known", project="tools", environ={"HOME": "/h"}).uid == 51000
+    unknown = tool_mod.identify("unknown", project="tools", environ={"HOME": "/h"})
+    assert (unknown.uid, unknown.gid) == (None, None)
+
+
+def test_account_ids_of_a_real_and_a_missing_account():
+    import pwd
+
+    me = pwd.getpwuid(os.getuid())
+    from webservice.tool import account_ids
+
+    assert account_ids(me.pw_name) == (me.pw_uid, me.pw_gid)
+    assert account_ids("tools.no-such-tool-here") == (None, None)

@@ -19,9 +19,11 @@ from webservice.errors import (
     ForbiddenError,
     InvalidObjectError,
     NotFoundError,
+    PolicyDeniedError,
     QuotaExceededError,
     ServerError,
 )
+from webservice.policy import parse_denial
 
 
 def _short(text: object, limit: int = 300) -> str:
@@ -42,8 +44,22 @@ def _status_message(body: bytes | str) -> tuple[str, str, dict]:
     return _short(body), "", {}
 
 
-def translate_http_error(code: int, body: bytes | str, *, server: str, what: str, namespace: str | None) -> ClusterError:
-    """The ClusterError for an HTTP error answer; ``what`` is e.g. 'GET Deployment mytool'."""
+def _full_message(body: bytes | str) -> str:
+    """The whole ``message`` of a Status answer (not shortened: a policy refusal's rule is at its end)."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return body[:20000]
+    return str(status.get("message") or "")[:20000] if isinstance(status, dict) else ""
+
+
+def translate_http_error(code: int, body: bytes | str, *, server: str, what: str, namespace: str | None,
+                         as_tool: bool = False) -> ClusterError:
+    """The ClusterError for an HTTP error answer; ``what`` is e.g. 'GET Deployment mytool'.
+
+    ``as_tool``: the Unix user already is the tool, so a 'become <tool>' hint would mislead."""
     message, reason, _details = _status_message(body)
     if code == 401:
         return AuthenticationError(
@@ -52,13 +68,21 @@ def translate_http_error(code: int, body: bytes | str, *, server: str, what: str
             hint="Toolforge renews tool certificates automatically; wait a few minutes and try again, "
             "or ask on #wikimedia-cloud if it persists",
         )
+    denial = parse_denial(_full_message(body)) if code in (400, 403, 422) else None
+    if denial is not None:  # a validating webhook (Kyverno, the route admission) said no
+        return PolicyDeniedError(f"the cluster refused to {what}: {denial.one_line(what='it')}",
+                                 hint="report it on #wikimedia-cloud with --debug if webservice built it")
     if code == 403:
         if "exceeded quota" in message or "quota" in reason.lower():
             return QuotaExceededError(f"the namespace quota does not allow this: {message}",
                                       hint="ask for less (--cpu, --mem, --replicas) or stop other jobs first")
-        return ForbiddenError(f"not allowed to {what}: {message}",
-                              hint=f"a tool may only act in its own namespace ({namespace or 'tool-<tool>'}); "
-                              "are you the right tool ('become <tool>')?")
+        if as_tool:
+            hint = (f"the tool's account may not do this in {namespace or 'its namespace'}; if it should, "
+                    "ask on #wikimedia-cloud (the cluster's policy for tools may have changed)")
+        else:
+            hint = (f"a tool may only act in its own namespace ({namespace or 'tool-<tool>'}); "
+                    "are you the right tool ('become <tool>')?")
+        return ForbiddenError(f"not allowed to {what}: {message}", hint=hint)
     if code == 404:
         return NotFoundError(f"{what}: not found ({message})")
     if code == 409:

@@ -103,6 +103,22 @@ def _natural_key(name: str) -> tuple:
     return tuple(-int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
+#: launcher and grid-era type names -> the family of catalogue types that replaced them
+_FAMILY_OF = {"lighttpd": "php", "lighttpd-plain": "php", "uwsgi-python": "python",
+              "uwsgi-plain": "python", "uwsgi": "python", "nodejs": "node", "js": "node",
+              "tomcat": "jdk", "golang": "golang"}
+
+
+def _family(name: str) -> str:
+    """``php8.2`` -> ``php``, ``python39`` -> ``python``, ``lighttpd`` -> ``php``."""
+    lowered = name.lower()
+    if lowered in _FAMILY_OF:
+        return _FAMILY_OF[lowered]
+    match = re.match(r"[a-z]+", lowered)
+    letters = match.group(0) if match else ""
+    return _FAMILY_OF.get(letters, letters)
+
+
 def _prog() -> str:
     return "toolforge webservice" if os.environ.get("TOOLFORGE_CLI") else "webservice"
 
@@ -140,31 +156,55 @@ class Catalogue:
         found = self._index.get(name)
         if found is not None:
             return found
-        message = f"unknown webservice type '{name}'"
+        shown = name if len(name) <= 40 else name[:37] + "..."
         suggestion = self.suggest(name)
-        if suggestion:
-            message += f"; did you mean '{suggestion}'?"
         listed = ", ".join(
             n + (" (deprecated)" if self.types[n].deprecated else "") for n in self.names()
         )
-        hint = f"valid types: {listed} (see '{_prog()} --help')"
-        raise UnknownTypeError(message, hint=hint)
+        hint = f"valid types: {listed} (see '{_prog()} types')"
+        if suggestion:
+            hint = f"did you mean '{suggestion}'? " + hint[0].upper() + hint[1:]
+        raise UnknownTypeError(f"unknown webservice type {shown!r}", hint=hint)
 
     def suggest(self, name: str) -> str | None:
-        """The canonical name closest to ``name`` (a typo, another case), if one is close."""
+        """The type ``name`` most likely meant: the same name in another case, else the
+        nearest *current* type (the newest of its family, e.g. ``php5`` -> ``php8.2``, or a
+        close spelling); never a deprecated one for a name that is not one."""
         if not isinstance(name, str) or not name:
             return None
         folded = {k.lower(): t.name for k, t in self._index.items()}
-        if name.lower() in folded:
+        if name.lower() in folded:  # another case of a real name or alias
             return folded[name.lower()]
         # "python", "php", "node": the newest stable type of that family.
-        family = [n for n in self.names() if n.lower().startswith(name.lower())]
+        family = [n for n in self.names(include_deprecated=False) if n.lower().startswith(name.lower())]
         if family:
             return family[0]
+        # a retired version or a typo: the nearest current type, never a deprecated one
+        return self.suggest_replacement(name)
+
+    def suggest_replacement(self, name: str) -> str | None:
+        """The current (not deprecated) type nearest to ``name``: for a deprecated or retired
+        type the newest stable type of its family (php7.4 -> php8.4, python3.7 -> the newest
+        python, grid-era ``lighttpd`` -> the newest php); for a typo the closest stable name.
+        None for a current type itself, or when nothing is near."""
+        if not isinstance(name, str) or not name:
+            return None
+        found = self._index.get(name)
+        if found is not None and not found.deprecated:
+            return None
+        current = self.names(include_deprecated=False)
+        if found is not None:
+            family = _family(found.name)
+        else:
+            family = _family(name)
+        if family:
+            same = [n for n in current if n != BUILDSERVICE and _family(n) == family]
+            if same:
+                return same[0]  # names() puts the newest version first
         import difflib
 
-        close = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
-        return folded[close[0]] if close else None
+        close = difflib.get_close_matches(name.lower(), [n.lower() for n in current], n=1, cutoff=0.6)
+        return next((n for n in current if close and n.lower() == close[0]), None)
 
     def names(self, include_deprecated: bool = True) -> list[str]:
         """Canonical names: stable ones first, then deprecated ones, each naturally sorted
@@ -174,11 +214,47 @@ class Catalogue:
         return [t.name for t in chosen]
 
 
+@dataclass(frozen=True)
+class TypeInfo:
+    """One line of ``webservice types``: what :func:`list_types` returns."""
+
+    name: str
+    runner: str | None  # webservice-runner --type; None for buildservice
+    image: str | None  # full image reference with tag; None for buildservice
+    deprecated: bool
+    aliases: tuple[str, ...]
+    profile: str  # resource profile: "default" | "jdk"
+    replacement: str | None  # the current type suggested instead (deprecated types only)
+
+    def as_dict(self) -> dict:
+        """For ``--json``."""
+        return {"name": self.name, "runner": self.runner, "image": self.image,
+                "deprecated": self.deprecated, "aliases": list(self.aliases),
+                "profile": self.profile, "replacement": self.replacement}
+
+
+def list_types(catalogue: Catalogue, include_deprecated: bool = True) -> list[TypeInfo]:
+    """The types of ``catalogue`` in the order of :meth:`Catalogue.names` (stable first,
+    newest version first), each with runner, image, deprecated mark and, for a deprecated
+    type, the suggested replacement. This is what a ``webservice types`` command shows;
+    ``catalogue.source`` says where the list came from (cluster, cache, builtin)."""
+    out = []
+    for name in catalogue.names(include_deprecated=include_deprecated):
+        t = catalogue.types[name]
+        out.append(TypeInfo(name=t.name, runner=t.runner, image=t.image, deprecated=t.deprecated,
+                            aliases=t.aliases, profile=t.profile,
+                            replacement=catalogue.suggest_replacement(name) if t.deprecated else None))
+    return out
+
+
 # --- parsing and validation ---------------------------------------------------------------
 
 
 def _fail(source: str, what: str) -> InputError:
     return InputError(f"{source}: {what}")
+
+
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def _parse_yaml(text: object, source: str) -> object:
@@ -189,25 +265,108 @@ def _parse_yaml(text: object, source: str) -> object:
             raise _fail(source, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not isinstance(text, str):
         raise _fail(source, f"expected YAML text, got {type(text).__name__}")
-    import yaml
+    from webservice.state.yamlio import parse_yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise _fail(source, f"invalid YAML: {problem}{where}") from None
+    value, problem = parse_yaml(text, max_bytes=MAX_CONFIG_BYTES, max_nodes=200_000, duplicates_ok=True)
+    if problem:
+        raise _fail(source, problem)
+    return value
 
 
-def _normalize(config: object, source: str) -> dict[str, dict]:
+def _infer_wstype(name: str) -> str:
+    """The launcher kind of an entry that has no ``extra`` (older catalogue entries)."""
+    for prefix, kind in (("php", "lighttpd"), ("python", "python"), ("node", "js")):
+        if name.startswith(prefix):
+            return kind
+    return "generic"
+
+
+def _entry(name: object, entry: object, owner: dict[str, str]) -> dict | None:
+    """One catalogue entry in canonical form, None for a jobs-only image; an InputError
+    (its message naming the entry) when it is broken. ``owner`` maps names and aliases
+    already taken to their type and is updated only for a good entry."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InputError(f"invalid type name {name!r}")
+    if not isinstance(entry, Mapping):
+        raise InputError(f"type '{name}': expected a mapping, got {type(entry).__name__}")
+    variants = entry.get("variants")
+    if variants is None:
+        variants = {}
+    if not isinstance(variants, Mapping):
+        raise InputError(f"type '{name}': 'variants' must be a mapping")
+    web = variants.get("webservice")
+    if web is None:
+        return None  # an image for jobs only
+    where = f"type '{name}'"
+    if not isinstance(web, Mapping):
+        raise InputError(f"{where}: 'variants.webservice' must be a mapping")
+    if name == BUILDSERVICE:
+        raise InputError(f"{where}: the name is reserved for build service images")
+
+    state = entry.get("state", "stable")
+    if state not in STATES:
+        raise InputError(f"{where}: 'state' is {state!r}, expected one of: " + ", ".join(STATES))
+
+    aliases = entry.get("aliases")
+    if aliases is None:
+        aliases = []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise InputError(f"{where}: 'aliases' must be a list of names")
+    clean_aliases: list[str] = []
+    for alias in aliases:
+        if not _NAME_RE.match(alias):
+            raise InputError(f"{where}: invalid alias {alias!r}")
+        if alias != name and alias not in clean_aliases:
+            clean_aliases.append(alias)
+
+    image = web.get("image")
+    if image is None and "image" not in web:
+        image = entry.get("image")  # newer entries also carry a top-level image (jobs-api reads it)
+    if not isinstance(image, str) or not image.strip() or any(c.isspace() for c in image):
+        raise InputError(f"{where}: 'variants.webservice.image' must be an image name, got {image!r}")
+    extra = web.get("extra")
+    if extra is None:
+        extra = {}
+    if not isinstance(extra, Mapping):
+        raise InputError(f"{where}: 'variants.webservice.extra' must be a mapping")
+    wstype = extra.get("wstype")
+    if wstype is None:
+        wstype = _infer_wstype(name)
+    if wstype not in RUNNER_TYPES:
+        raise InputError(f"{where}: 'variants.webservice.extra.wstype' is {wstype!r}, "
+                         "expected one of: " + ", ".join(sorted(RUNNER_TYPES)))
+    resources = extra.get("resources", "default")
+    if resources is None:
+        resources = "default"
+    if resources not in PROFILES:
+        raise InputError(f"{where}: 'variants.webservice.extra.resources' is "
+                         f"{resources!r}, expected one of: " + ", ".join(PROFILES))
+
+    for key in [name, *clean_aliases]:
+        other = owner.get(key)
+        if other is not None and other != name:
+            raise InputError(f"{where}: name or alias '{key}' is also used by type '{other}'")
+    for key in [name, *clean_aliases]:
+        owner[key] = name
+    return {
+        "state": state,
+        "aliases": clean_aliases,
+        "variants": {"webservice": {"image": image, "extra": {"wstype": wstype, "resources": resources}}},
+    }
+
+
+def _normalize(config: object, source: str, skipped: list | None = None) -> dict[str, dict]:
     """Validate an images-v1 mapping; return its webservice types in canonical form.
 
     The result is still in the cluster's format (so the cache and the built-in snapshot
     are re-validated by this same function when read back), reduced to what webservice
     uses: ``{name: {state, aliases, variants: {webservice: {image, extra: {wstype,
     resources}}}}}``. Jobs-only entries are checked to be mappings and then dropped.
+
+    With ``skipped`` (a list), the mapping is read entry by entry: a broken entry is left
+    out and a one-line reason naming it appended to ``skipped``; without, the first broken
+    entry raises. Content that is not a mapping, or defines no usable webservice type,
+    always raises.
     """
     if config is None:
         raise _fail(source, "is empty")
@@ -216,79 +375,18 @@ def _normalize(config: object, source: str) -> dict[str, dict]:
     result: dict[str, dict] = {}
     owner: dict[str, str] = {BUILDSERVICE: BUILDSERVICE}  # name or alias -> type
     for name, entry in config.items():
-        if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise _fail(source, f"invalid type name {name!r}")
-        if not isinstance(entry, Mapping):
-            raise _fail(source, f"type '{name}': expected a mapping, got {type(entry).__name__}")
-        variants = entry.get("variants")
-        if variants is None:
-            variants = {}
-        if not isinstance(variants, Mapping):
-            raise _fail(source, f"type '{name}': 'variants' must be a mapping")
-        web = variants.get("webservice")
-        if web is None:
-            continue  # an image for jobs only
-        where = f"type '{name}'"
-        if not isinstance(web, Mapping):
-            raise _fail(source, f"{where}: 'variants.webservice' must be a mapping")
-        if name == BUILDSERVICE:
-            raise _fail(source, f"{where}: the name is reserved for build service images")
-
-        state = entry.get("state", "stable")
-        if state not in STATES:
-            raise _fail(source, f"{where}: 'state' is {state!r}, expected one of: "
-                        + ", ".join(STATES))
-
-        aliases = entry.get("aliases")
-        if aliases is None:
-            aliases = []
-        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-            raise _fail(source, f"{where}: 'aliases' must be a list of names")
-        clean_aliases: list[str] = []
-        for alias in aliases:
-            if not _NAME_RE.match(alias):
-                raise _fail(source, f"{where}: invalid alias {alias!r}")
-            if alias != name and alias not in clean_aliases:
-                clean_aliases.append(alias)
-
-        image = web.get("image")
-        if not isinstance(image, str) or not image.strip() or any(c.isspace() for c in image):
-            raise _fail(source, f"{where}: 'variants.webservice.image' must be an image "
-                        f"name, got {image!r}")
-        extra = web.get("extra")
-        if extra is None:
-            extra = {}
-        if not isinstance(extra, Mapping):
-            raise _fail(source, f"{where}: 'variants.webservice.extra' must be a mapping")
-        wstype = extra.get("wstype")
-        if wstype not in RUNNER_TYPES:
-            raise _fail(source, f"{where}: 'variants.webservice.extra.wstype' is {wstype!r}, "
-                        "expected one of: " + ", ".join(sorted(RUNNER_TYPES)))
-        resources = extra.get("resources", "default")
-        if resources is None:
-            resources = "default"
-        if resources not in PROFILES:
-            raise _fail(source, f"{where}: 'variants.webservice.extra.resources' is "
-                        f"{resources!r}, expected one of: " + ", ".join(PROFILES))
-
-        for key in [name, *clean_aliases]:
-            other = owner.get(key)
-            if other is not None and other != name:
-                raise _fail(source, f"{where}: name or alias '{key}' is also used by "
-                            f"type '{other}'")
-            owner[key] = name
-        result[name] = {
-            "state": state,
-            "aliases": clean_aliases,
-            "variants": {
-                "webservice": {
-                    "image": image,
-                    "extra": {"wstype": wstype, "resources": resources},
-                }
-            },
-        }
+        try:
+            normalized = _entry(name, entry, owner)
+        except InputError as exc:
+            if skipped is None:
+                raise _fail(source, exc.message) from None
+            skipped.append(exc.message)
+            continue
+        if normalized is not None:
+            result[name] = normalized
     if not result:
-        raise _fail(source, "defines no webservice types")
+        raise _fail(source, "defines no webservice types"
+                    + (f" that can be used ({'; '.join(skipped)[:300]})" if skipped else ""))
     return result
 
 
@@ -319,36 +417,40 @@ def _types_from_normalized(normalized: Mapping[str, dict]) -> dict[str, Webservi
 
 def parse_image_config(text: str, *, source: str = CLUSTER_SOURCE) -> dict[str, WebserviceType]:
     """The webservice types defined by an images-v1.yaml text (``buildservice`` not
-    included). Invalid content raises InputError whose message starts with ``source``."""
+    included), strictly: any broken entry raises InputError whose message starts with
+    ``source`` (used for the built-in copy, which must be perfect)."""
     return _types_from_normalized(_normalize(_parse_yaml(text, source), source))
+
+
+def read_image_config(text: str, *, source: str = CLUSTER_SOURCE) -> tuple[dict[str, WebserviceType], str | None]:
+    """The webservice types of the cluster's images-v1.yaml, read entry by entry: a broken
+    entry is skipped, and the second value is then a one-line warning naming each one
+    skipped (None when all were read). Raises InputError only when the text is not a
+    YAML mapping or no entry at all can be used."""
+    skipped: list[str] = []
+    types = _types_from_normalized(_normalize(_parse_yaml(text, source), source, skipped))
+    return types, _skipped_warning(source, skipped)
+
+
+def _skipped_warning(source: str, skipped: list[str]) -> str | None:
+    if not skipped:
+        return None
+    shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return f"{source}: skipped {len(skipped)} broken entr{'y' if len(skipped) == 1 else 'ies'} ({shown})"
 
 
 # --- cache -------------------------------------------------------------------------------
 
 
 def _write_json_atomic(path: str, data: object) -> None:
-    """Write JSON to ``path`` via a unique temporary file in the same directory + rename."""
-    directory, name = os.path.split(path)
-    directory = directory or "."
+    """Write JSON to ``path`` atomically (``webservice.state.yamlio.write_atomically``: a
+    unique temporary file in the same directory, fsync, rename, fsync of the directory)."""
+    from webservice.state.yamlio import write_atomically
+
+    directory = os.path.dirname(path) or "."
     os.makedirs(directory, mode=0o755, exist_ok=True)  # never writable by others, whatever the umask
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(path, payload, 0o644)
 
 
 def _store(path: str, data: object) -> None:
@@ -457,8 +559,9 @@ def load_catalogue(
         return _catalogue(_builtin_types(cache_dir), "builtin", None)
     if cached is not None and 0 <= now - cached[1] < ttl:
         return _catalogue(cached[0], "cache", cached[1])
+    skipped: list[str] = []
     try:
-        normalized = _normalize(_parse_yaml(fetch(), CLUSTER_SOURCE), CLUSTER_SOURCE)
+        normalized = _normalize(_parse_yaml(fetch(), CLUSTER_SOURCE), CLUSTER_SOURCE, skipped)
     except WebserviceError as exc:
         if cached is not None:
             fallback = f"the list cached on {_when(cached[1])}"
@@ -470,7 +573,7 @@ def load_catalogue(
         return _catalogue(_builtin_types(cache_dir), "builtin", None, warning)
     _store(os.path.join(cache_dir, CACHE_FILE),
            {"format": CACHE_FORMAT, "fetched_at": now, "config": normalized})
-    return _catalogue(_types_from_normalized(normalized), "cluster", now)
+    return _catalogue(_types_from_normalized(normalized), "cluster", now, _skipped_warning(CLUSTER_SOURCE, skipped))
 
 
 def cached_type_names(cache_dir: str | os.PathLike) -> list[str]:

@@ -22,7 +22,7 @@ import click
 from webservice import __version__
 from webservice.errors import UsageError
 
-ACTIONS = ("start", "stop", "restart", "status", "logs", "shell")
+ACTIONS = ("start", "stop", "restart", "status", "logs", "shell", "types")
 # options that take a value (so that their value is not taken for the type or action)
 VALUE_OPTIONS = {
     "--backend", "--template", "-m", "--mem", "-c", "--cpu", "-r", "--replicas",
@@ -56,6 +56,14 @@ def normalise_argv(argv: list[str]) -> tuple[list[str], tuple[str, ...] | None]:
     actions = [p for p in positionals if p in ACTIONS]
     if not actions:
         if positionals:
+            import difflib
+
+            near = [m for p in positionals for m in difflib.get_close_matches(p, ACTIONS, n=1, cutoff=0.6)]
+            if near:
+                raise UsageError(
+                    f"unknown action {positionals[-1][:40]!r}",
+                    hint=f"did you mean {near[0]!r}? Actions: {', '.join(ACTIONS)}",
+                )
             raise UsageError(
                 f"no action given (got {' '.join(positionals)[:60]!r})",
                 hint=f"use one of {', '.join(ACTIONS)}, e.g. '{prog_name()} python3.11 start'",
@@ -70,6 +78,28 @@ def normalise_argv(argv: list[str]) -> tuple[list[str], tuple[str, ...] | None]:
             hint="give at most one type; put the command's own arguments after '--'",
         )
     return [action, *others, *options], extra
+
+
+class _Replicas(click.ParamType):
+    """A pod count from 1 to 16, refused in this project's words (not click's range text)."""
+
+    name = "N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        # ASCII digits only: str.isdigit() and int() also take '٣' and '1_0'
+        count = int(text) if text and len(text) <= 6 and all("0" <= c <= "9" for c in text) else None
+        if count is None or not 1 <= count <= MAX_REPLICAS:
+            shown = text if len(text) <= 20 else text[:17] + "..."
+            hint = f"to stop the webservice, run '{prog_name()} stop'" if count == 0 else "e.g. --replicas 2"
+            raise UsageError(f"--replicas: {shown!r} is not a number of pods from 1 to {MAX_REPLICAS}", hint=hint)
+        return count
+
+
+MAX_REPLICAS = 16  # as webservice.spec.MAX_REPLICAS (not imported: this module stays cheap)
+REPLICAS = _Replicas()
 
 
 def _type_names() -> list[str]:
@@ -99,6 +129,7 @@ class WebserviceGroup(click.Group):
             "logs -f",
             "--dry-run python3.11 start",
             "shell -- ls -l",
+            "types",
         ]
         with formatter.section("Examples"):
             for example in examples:
@@ -117,28 +148,63 @@ class WebserviceGroup(click.Group):
         return list(ACTIONS)
 
 
-def _common(function):
-    """Options that every action accepts (as the old command did)."""
-    decorators = [
-        click.argument("type", required=False, metavar="[TYPE]", shell_complete=_complete_types),
-        click.option("--tool", metavar="NAME", help="Act for this tool (default: the tool account you are; env WEBSERVICE_TOOL)."),
-        click.option("--backend", metavar="BACKEND", help="Only 'kubernetes' (the grid engine is retired)."),
-        click.option("--template", metavar="PATH", help="Read service.template from PATH."),
-        click.option("-m", "--mem", metavar="QUANTITY", help="Memory limit, e.g. 1Gi or 1.5Gi (request: half)."),
-        click.option("-c", "--cpu", metavar="QUANTITY", help="CPU limit, e.g. 0.5 or 500m (request: half)."),
-        click.option("-r", "--replicas", type=click.IntRange(1, 16), metavar="N", help="Number of pods (1-16)."),
-        click.option("--buildservice-image", metavar="IMAGE", help="Image for the buildservice type (default tool-<tool>/tool-<tool>:latest)."),
-        click.option("--health-check-path", metavar="PATH", help="HTTP path probed for startup, readiness and liveness."),
-        click.option("--mount", type=click.Choice(["all", "none"]), help="Mount the tool's NFS storage (default all)."),
-        click.option("--routing", type=click.Choice(["ingress", "legacy-path", "httproute"]), help="Routing object to create (default from config)."),
-        click.option("--json", "json_output", is_flag=True, help="Machine-readable output."),
-        click.option("--debug", is_flag=True, help="Show API requests and details of errors."),
-        click.option("--canonical", is_flag=True, hidden=True, help="Ignored (kept for old scripts)."),
-        click.option("--release", metavar="RELEASE", hidden=True, help="Ignored (kept for old scripts)."),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return function
+# The options that mean something to each action; the others are still accepted (the old
+# command took every option with every action, and scripts pass them) but hidden from its
+# --help, and a value given for one of them is reported as ignored.
+_MEANINGFUL = {
+    "start": None,  # all of them
+    "restart": None,
+    "stop": {"tool", "backend", "json_output", "debug"},
+    "status": {"tool", "backend", "json_output", "debug"},
+    "logs": {"tool", "backend", "json_output", "debug"},
+    "shell": {"type", "tool", "backend", "template", "mem", "cpu", "buildservice_image", "mount", "debug"},
+    "types": {"tool", "json_output", "debug"},
+}
+_OPTION_NAMES = {"json_output": "--json", "buildservice_image": "--buildservice-image",
+                 "health_check_path": "--health-check-path"}
+
+
+def _common(action: str):
+    """Options that every action accepts (as the old command did); shown where they matter."""
+    shown = _MEANINGFUL[action]
+
+    def hidden(name: str) -> bool:
+        return shown is not None and name not in shown
+
+    def decorate(function):
+        decorators = [
+            click.argument("type", required=False, metavar="[TYPE]", shell_complete=_complete_types),
+            click.option("--tool", metavar="NAME", hidden=hidden("tool"), help="Act for this tool (default: the tool account you are; env WEBSERVICE_TOOL)."),
+            click.option("--backend", metavar="BACKEND", hidden=hidden("backend"), help="Only 'kubernetes' (the grid engine is retired)."),
+            click.option("--template", metavar="PATH", hidden=hidden("template"), help="Read service.template from PATH."),
+            click.option("-m", "--mem", metavar="QUANTITY", hidden=hidden("mem"), help="Memory limit, e.g. 1Gi or 1.5Gi (request: half)."),
+            click.option("-c", "--cpu", metavar="QUANTITY", hidden=hidden("cpu"), help="CPU limit, e.g. 0.5 or 500m (request: half)."),
+            click.option("-r", "--replicas", type=REPLICAS, metavar="N", hidden=hidden("replicas"), help="Number of pods (1-16)."),
+            click.option("--buildservice-image", metavar="IMAGE", hidden=hidden("buildservice_image"), help="Image for the buildservice type (default tool-<tool>/tool-<tool>:latest)."),
+            click.option("--health-check-path", metavar="PATH", hidden=hidden("health_check_path"), help="HTTP path probed for startup, readiness and liveness."),
+            click.option("--mount", type=click.Choice(["all", "none"]), hidden=hidden("mount"), help="Mount the tool's NFS storage (default all)."),
+            click.option("--routing", type=click.Choice(["ingress", "legacy-path", "httproute"]), hidden=hidden("routing"), help="Routing object to create (default from config)."),
+            click.option("--json", "json_output", is_flag=True, hidden=hidden("json_output"), help="Machine-readable output."),
+            click.option("--debug", is_flag=True, help="Show API requests and details of errors."),
+            click.option("--canonical", is_flag=True, hidden=True, help="Ignored (kept for old scripts)."),
+            click.option("--release", metavar="RELEASE", hidden=True, help="Ignored (kept for old scripts)."),
+        ]
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return decorate
+
+
+def _ignored(action: str, kwargs: dict) -> list[str]:
+    """Options given to an action that has no use for them (accepted, as the old command did)."""
+    shown = _MEANINGFUL[action]
+    if shown is None:
+        return []
+    # --template is passed by many scripts to every action: accepted without a word
+    names = ("mem", "cpu", "replicas", "buildservice_image", "health_check_path", "mount", "routing")
+    return [_OPTION_NAMES.get(n, "--" + n) for n in names
+            if n not in shown and kwargs.get(n) not in (None, False)]
 
 
 def _waiting(function):
@@ -156,7 +222,7 @@ def _dry_run(function):
 def cli():
     """Run your tool's website on Toolforge Kubernetes.
 
-    ACTION is one of start, stop, restart, status, logs, shell.
+    ACTION is one of start, stop, restart, status, logs, shell, types.
     """
 
 
@@ -168,17 +234,29 @@ def _request(action: str, ctx: click.Context, **kwargs) -> "Request":
             "the grid engine backend is retired: webservices run on Kubernetes only",
             hint="drop '--backend gridengine'",
         )
+    ignored = _ignored(action, kwargs)
     kwargs.pop("canonical", None)
     kwargs.pop("release", None)
     kwargs["json"] = kwargs.pop("json_output", False)
     kwargs["type"] = kwargs.pop("type", None)
-    return Request(action=action, extra_args=(ctx.obj or {}).get("extra"), **kwargs)
+    request = Request(action=action, extra_args=(ctx.obj or {}).get("extra"), **kwargs)
+    if ignored:
+        request.warnings.append(f"{', '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect "
+                                f"on '{action}'; ignored")
+    return request
 
 
-def _run(request) -> int:
+def _run(request, check: bool = True) -> int:
     from webservice import output
 
-    return output.emit(request, _dispatch(request))
+    code = output.emit(request, _dispatch(request))
+    if not check and not request.json and code in _STATE_CODES:
+        return 0  # plain status: it found out the state, so it succeeded
+    return code
+
+
+# the exit codes of ``status --check`` (and of ``status --json``): 0 ready, 3 stopped, 4 unhealthy
+_STATE_CODES = (0, 3, 4)
 
 
 def _dispatch(request):
@@ -195,13 +273,17 @@ def _dispatch(request):
         from webservice.shell import shell
 
         return shell(request)
+    if request.action == "types":
+        from webservice.typelist import list_types
+
+        return list_types(request)
     from webservice import lifecycle
 
     return getattr(lifecycle, request.action)(request)
 
 
 @cli.command("start")
-@_common
+@_common("start")
 @_waiting
 @_dry_run
 @click.pass_context
@@ -211,7 +293,7 @@ def start_command(ctx, **kwargs):
 
 
 @cli.command("restart")
-@_common
+@_common("restart")
 @_waiting
 @_dry_run
 @click.pass_context
@@ -221,7 +303,7 @@ def restart_command(ctx, **kwargs):
 
 
 @cli.command("stop")
-@_common
+@_common("stop")
 @_waiting
 @click.pass_context
 def stop_command(ctx, **kwargs):
@@ -230,15 +312,22 @@ def stop_command(ctx, **kwargs):
 
 
 @cli.command("status")
-@_common
+@_common("status")
+@click.option("--check", is_flag=True,
+              help="Exit with the state, like 'systemctl is-active': 0 ready, 3 stopped, 4 unhealthy.")
 @click.pass_context
-def status_command(ctx, **kwargs):
-    """Show whether it runs and serves (exit 0 ready, 3 stopped, 4 unhealthy)."""
-    return _run(_request("status", ctx, **kwargs))
+def status_command(ctx, check, **kwargs):
+    """Show whether it runs and serves.
+
+    Exits 0 whenever it could find out the state (running, stopped or unhealthy), non-zero
+    only when it could not (no credentials, API down, bad input). With --check (and with
+    --json) the exit code is the state: 0 ready, 3 stopped, 4 unhealthy.
+    """
+    return _run(_request("status", ctx, **kwargs), check=check)
 
 
 @cli.command("logs")
-@_common
+@_common("logs")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C ends).")
 @click.option("-l", "--last", type=click.IntRange(0, 100000), metavar="N", help="Only the last N lines (all pods merged).")
 @click.option("--since", metavar="DURATION", help="Only lines newer than DURATION (30s, 5m, 2h, 1d).")
@@ -250,11 +339,19 @@ def logs_command(ctx, **kwargs):
 
 
 @cli.command("shell")
-@_common
+@_common("shell")
 @click.pass_context
 def shell_command(ctx, **kwargs):
     """Open a shell (or run '-- CMD...') in a container like the webservice's."""
     return _run(_request("shell", ctx, **kwargs))
+
+
+@cli.command("types")
+@_common("types")
+@click.pass_context
+def types_command(ctx, **kwargs):
+    """List the webservice types: runner, image, and which are deprecated (and their successor)."""
+    return _run(_request("types", ctx, **kwargs))
 
 
 def _terminate(signum, frame):  # noqa: ARG001
@@ -295,7 +392,8 @@ def _main(argv: list[str] | None = None) -> None:
     from webservice.errors import WebserviceError
 
     args = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in args
+    ours = args[:args.index("--")] if "--" in args else args  # after '--': the command's own
+    debug, json_output = "--debug" in ours, "--json" in ours
     if os.environ.get("_WEBSERVICE_COMPLETE"):
         cli.main(args=args, prog_name="webservice", complete_var="_WEBSERVICE_COMPLETE")
         return
@@ -308,7 +406,7 @@ def _main(argv: list[str] | None = None) -> None:
     except WebserviceError as error:
         from webservice import output
 
-        sys.exit(output.error(error, debug=debug))
+        sys.exit(output.error(error, debug=debug, json_output=json_output))
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.exceptions.Abort as abort:  # click's wrapping of a KeyboardInterrupt

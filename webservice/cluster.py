@@ -72,6 +72,10 @@ from webservice.errors import (
     ServerError,
 )
 from webservice.kubeconfig import TOOL_HINT as _TOOL_HINT
+
+# the kubeconfig of the tool one already is is missing or broken: 'become' would not help
+_AS_TOOL_HINT = ("Toolforge writes ~/.kube/config for every tool (within minutes of its creation or of a "
+                 "certificate renewal); if it stays missing or broken, ask on #wikimedia-cloud")
 from webservice.kubeconfig import Credentials, _load_client_cert
 from webservice.kubeconfig import kubeconfig_paths
 from webservice.kubeconfig import load_credentials as _load_credentials
@@ -159,6 +163,7 @@ class Cluster:
         self.credentials = credentials
         self.server = credentials.server
         self.namespace = namespace
+        self.as_tool = False  # True when the Unix user is the tool itself (see connect)
         self.debug = debug
         self.timeout = timeout or _timeout_from_env() or READ_TIMEOUT
         self.retries = retries
@@ -188,7 +193,13 @@ class Cluster:
         Sends no request. The namespace is the context's (``tool-<tool>`` on Toolforge);
         a kubeconfig for another tool's namespace is refused before anything is sent.
         """
-        credentials = load_credentials(kwargs.pop("kubeconfig", None))
+        as_tool = getattr(tool, "source", None) == "unix-user"  # already that tool: no 'become' hint
+        try:
+            credentials = load_credentials(kwargs.pop("kubeconfig", None))
+        except KubeconfigError as error:
+            if as_tool and error.hint == _TOOL_HINT:
+                error.hint = _AS_TOOL_HINT
+            raise
         wanted = getattr(tool, "namespace", None)
         namespace = credentials.namespace or wanted
         if wanted and namespace != wanted:
@@ -197,8 +208,11 @@ class Cluster:
                 hint="run this as that tool ('become <tool>'), or drop --tool",
             )
         if not namespace:
-            raise KubeconfigError(f"the kubeconfig {credentials.path} names no namespace", hint=_TOOL_HINT)
-        return cls(credentials, namespace, debug=debug, **kwargs)
+            raise KubeconfigError(f"the kubeconfig {credentials.path} names no namespace",
+                                  hint=_AS_TOOL_HINT if as_tool else _TOOL_HINT)
+        cluster = cls(credentials, namespace, debug=debug, **kwargs)
+        cluster.as_tool = as_tool
+        return cluster
 
     def close(self) -> None:
         self._pool.close()
@@ -311,7 +325,8 @@ class Cluster:
             if status == 401:
                 self._raise_if_certificate_invalid(None)
             if status >= 300:
-                raise translate_http_error(status, payload, server=self.server, what=what, namespace=self.namespace)
+                raise translate_http_error(status, payload, server=self.server, what=what, namespace=self.namespace,
+                                          as_tool=self.as_tool)
             text = payload.decode("utf-8", "replace")
             if raw:
                 return text

@@ -27,6 +27,7 @@ SITE_CONFIG = "/etc/toolforge/webservice.yaml"
 ROUTING_MODES = ("ingress", "legacy-path", "httproute")
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9.]*(:[0-9]+)?(/[-a-z0-9._]+)*$")
 
 
@@ -36,28 +37,49 @@ class Config:
 
     public_domain: str = "toolforge.org"
     buildservice_repository: str = "tools-harbor.wmcloud.org"
-    routing: str = "ingress"
+    # Gateway API HTTPRoute on the shared Gateway (today's Toolforge: ingress-nginx is gone)
+    routing: str = "httproute"
     # legacy path routing (tools.wmflabs.org/<tool>/); empty means "<project>.wmflabs.org"
     legacy_host: str = ""
     # whether ingress-nginx allows snippet annotations on this cluster (off on new clusters)
     legacy_snippets: bool = False
-    # the shared Gateway that HTTPRoutes attach to
+    # the shared Gateway that HTTPRoutes attach to (REFERENCE 8: istio-gateway/toolforge);
+    # gateway_section is the listener's name (sectionName), empty: any listener
     gateway_name: str = "toolforge"
-    gateway_namespace: str = "toolforge-gateway"
+    gateway_namespace: str = "istio-gateway"
     gateway_section: str = ""
+    # spec.ingressClassName of the Ingresses of ``ingress``/``legacy-path`` routing; empty: none
+    ingress_class: str = ""
     project: str = ""
     catalogue_ttl: int = 3600
     timeout: int = 180
+    # the uid and gid pods run as; 0: the tool's Unix account (site config only, for sites
+    # whose accounts differ, such as a local development cluster)
+    run_as_uid: int = 0
+    run_as_gid: int = 0
+    # the type 'webservice start' starts when nothing names one (command line, template,
+    # manifest); Toolforge's acceptance tests expect php7.4
+    default_type: str = "php7.4"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # the domains the site routes (defaults and site file only): routing hosts are checked
     # against these, so that a user or environment setting cannot aim an Ingress elsewhere
     site_domains: tuple = field(default=(), compare=False)
+    # the same for the legacy host and the project (defaults and site file only)
+    site_legacy_host: str = field(default="", compare=False)
+    site_project: str = field(default="", compare=False)
 
     def effective_legacy_host(self, project: str) -> str:
         return self.legacy_host or f"{project}.wmflabs.org"
 
+    def site_legacy_host_for(self, project: str) -> str:
+        """The legacy host the site routes: never one from the user's config or environment."""
+        return self.site_legacy_host or f"{self.site_project or project}.wmflabs.org"
 
-KEYS = tuple(f.name for f in fields(Config) if f.name not in ("sources", "site_domains"))
+
+KEYS = tuple(f.name for f in fields(Config) if f.name not in ("sources", "site_domains", "site_legacy_host",
+                                                                "site_project"))
+# keys only the site file may set: who the pods run as is not the user's to choose
+SITE_ONLY = ("run_as_uid", "run_as_gid")
 
 
 def _check_host(value: Any) -> str:
@@ -86,6 +108,12 @@ def _check_registry(value: Any) -> str:
     return value
 
 
+def _check_type_name(value: Any) -> str:
+    if not isinstance(value, str) or not _TYPE.fullmatch(value):
+        raise ValueError("a webservice type name such as php8.2")
+    return value
+
+
 def _check_routing(value: Any) -> str:
     if value not in ROUTING_MODES:
         raise ValueError("one of " + ", ".join(ROUTING_MODES))
@@ -98,6 +126,12 @@ def _check_bool(value: Any) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
         return value.lower() in ("true", "yes", "1", "on")
     raise ValueError("true or false")
+
+
+def _check_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise ValueError("a uid or gid (a whole number; 0 means the tool's own account)")
+    return value
 
 
 def _check_positive_int(value: Any) -> int:
@@ -121,9 +155,13 @@ CHECKS = {
     "gateway_name": _check_name,
     "gateway_namespace": _check_name,
     "gateway_section": _check_optional_name,
+    "ingress_class": _check_optional_name,
     "project": _check_optional_name,
     "catalogue_ttl": _check_positive_int,
     "timeout": _check_positive_int,
+    "run_as_uid": _check_id,
+    "run_as_gid": _check_id,
+    "default_type": _check_type_name,
 }
 
 
@@ -150,16 +188,15 @@ def _read_file(path: str) -> dict:
         raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
     if len(raw) > 256 * 1024:
         raise ConfigError(f"config file {path} is too large (over 256 KiB)")
-    import yaml  # only when there is a file: most runs have none
+    from webservice.state.yamlio import parse_yaml  # only when there is a file: most runs have none
 
-    try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    except (yaml.YAMLError, ValueError, RecursionError) as error:  # bad dates, huge ints, deep nesting
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    data, problem = parse_yaml(raw, max_bytes=256 * 1024, duplicates_ok=True)
+    if problem:
+        if problem.startswith("not valid UTF-8"):
+            raise ConfigError(f"config file {path} is not UTF-8 text")
+        line = re.search(r"at line (\d+)", problem)
+        where = f" (line {line.group(1)})" if line else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -196,17 +233,23 @@ def load_config(
     values: dict[str, Any] = {}
     sources: dict[str, str] = {key: "default" for key in KEYS}
 
-    def layer(data: Mapping, origin: str) -> None:
+    def layer(data: Mapping, origin: str, site: bool = False) -> None:
         for key, value in _normalise(data, origin).items():
+            if key in SITE_ONLY and not site:
+                raise ConfigError(f"{origin}: key {key!r} may only be set in the site config ({site_config_path(environ)})",
+                                  hint=f"remove it from {origin.replace('config file ', '')}")
             values[key] = value
             sources[key] = origin
 
     site = site_config_path(environ)
-    layer(_read_file(site), f"config file {site}")
+    layer(_read_file(site), f"config file {site}", site=True)
     site_domains = (values.get("public_domain", Config.public_domain),)
+    site_legacy_host, site_project = values.get("legacy_host", ""), values.get("project", "")
     user = user_config_path(environ)
     layer(_read_file(user), f"config file {user}")
     for key in KEYS:
+        if key in SITE_ONLY:
+            continue
         variable = "WEBSERVICE_" + key.upper()
         if variable in environ:
             try:
@@ -215,4 +258,5 @@ def load_config(
                 raise ConfigError(str(error).replace(f"key {key!r} has", "has")) from None
     if overrides:
         layer({k: v for k, v in overrides.items() if v is not None}, "command line")
-    return Config(**values, sources=sources, site_domains=site_domains)
+    return Config(**values, sources=sources, site_domains=site_domains, site_legacy_host=site_legacy_host,
+                  site_project=site_project)

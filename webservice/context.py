@@ -45,7 +45,7 @@ class Context:
 
     def template(self):
         """service.template values (snake_case keys) and where they came from, or ({}, None)."""
-        from webservice.statefiles import find_template, load_template
+        from webservice.state.template import find_template, load_template
 
         path = find_template(self.tool.home, self.request.template)
         if path is None:
@@ -55,7 +55,7 @@ class Context:
         return dict(template.values), f"service.template ({path})"
 
     def manifest(self):
-        from webservice.statefiles import read_manifest
+        from webservice.state.manifest import read_manifest
 
         return read_manifest(self.tool.home)
 
@@ -79,10 +79,13 @@ class Context:
             manifest=manifest_data,
             now=now,
         )
+        self.warnings.extend(spec.notes)
         if spec.deprecated:
+            newer = catalogue.suggest_replacement(spec.type_name)
+            move = f"move to {newer}" if newer else "move to a newer one"
             self.warnings.append(
-                f"type {spec.type_name} is deprecated and will be removed; "
-                "move to a newer one (see 'webservice --help')"
+                f"type {spec.type_name} is deprecated and will be removed; {move} "
+                "(see 'webservice types')"
             )
         return spec
 
@@ -100,9 +103,17 @@ class Context:
                 obj,
                 self.tool.name,
                 domains,
-                legacy_host=self.config.effective_legacy_host(self.config.project or self.tool.project),
+                # the site's legacy host: a legacy_host or project from the user's config or
+                # the environment must not aim routing at another host (issue 16)
+                legacy_host=self.config.site_legacy_host_for(self.tool.project),
             )
         except AdmissionError as error:
+            for key in ("legacy_host", "project"):
+                where = self.config.sources.get(key, "default")
+                if where != "default" and getattr(self.config, key) != getattr(self.config, f"site_{key}"):
+                    error.hint = (f"{key} {getattr(self.config, key)!r} comes from {where}; only the site config "
+                                  "sets routing hosts: remove that setting")
+                    raise
             origin = self.config.sources.get("public_domain", "default")
             if self.config.public_domain not in domains:
                 error.hint = (

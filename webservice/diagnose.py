@@ -38,6 +38,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from webservice.policy import parse_denial
+
 if TYPE_CHECKING:  # only in annotations: reading a status need not import decimal
     from decimal import Decimal
 
@@ -377,6 +379,12 @@ def _failed_create(replicasets: list[dict], events: list[dict], rolling: bool = 
         if wanted and have >= wanted:
             continue  # it caught up since
         message = failures[-1].get("message") or "the pods could not be created"
+        denial = parse_denial(message)
+        if denial is not None:  # a policy (Kyverno) refusal: certain, and said in one line
+            out.append(Problem("failedcreate", denial.one_line(),
+                               hint="this version of webservice may not match the cluster's policy: report it "
+                                    "on #wikimedia-cloud with 'webservice --debug start'", certain=True))
+            continue
         quota = "exceeded quota" in message
         limit_range = not quota and ("maximum" in message or "minimum" in message or "LimitRange" in message)
         if quota:

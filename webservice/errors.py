@@ -87,7 +87,14 @@ class UnknownTypeError(InputError):
 
 
 class AdmissionError(InputError):
-    """A routing object would be refused by the cluster's ingress admission rule."""
+    """A routing object would be refused by the cluster's ingress admission rule.
+
+    ``reason`` is a stable code for the kind of refusal (``webservice.admission.REASONS``);
+    the admission webhook counts denials by it."""
+
+    def __init__(self, message: str, hint: str | None = None, reason: str = "malformed"):
+        super().__init__(message, hint)
+        self.reason = reason
 
 
 class PreflightError(InputError):
@@ -103,16 +110,6 @@ class NotRunningError(WebserviceError):
 
 class UnhealthyError(WebserviceError):
     exit_code = EXIT_UNHEALTHY
-
-
-class FailedToStartError(WebserviceError):
-    """The webservice was submitted but did not become ready; the message says why."""
-
-    exit_code = EXIT_FAILED_TO_START
-
-
-class WaitTimeoutError(FailedToStartError):
-    """Waiting for readiness took longer than --timeout."""
 
 
 class AlreadyRunningError(WebserviceError):
@@ -150,6 +147,11 @@ class ConflictError(ClusterError):
 
 class InvalidObjectError(ClusterError):
     """422: the server refused an object; the message is the server's."""
+
+
+class PolicyDeniedError(ClusterError):
+    """A validating admission webhook (Kyverno's pod policy, the route admission) refused
+    an object; the message names the policy, the rule and the field."""
 
 
 class QuotaExceededError(ClusterError):

@@ -24,7 +24,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from webservice.errors import KubeconfigError
-from webservice.yamlbounds import check_bounds
+from webservice.state.yamlio import parse_yaml
 
 MAX_KUBECONFIG_BYTES = 1 << 20
 TOOL_HINT = "run this as the tool ('become <tool>'), whose ~/.kube/config is made by Toolforge"
@@ -99,24 +99,10 @@ def kubeconfig_paths() -> list[Path]:
     return [Path(os.path.expanduser("~/.kube/config"))]
 
 
-MAX_DEPTH = 32  # a kubeconfig is 4-5 levels deep
-MAX_ALIASES = 100
 MAX_NODES = 100_000  # values once YAML aliases are expanded (stops "billion laughs")
 
 
-def _bounded_yaml(text: str):
-    """``yaml.safe_load`` after a cheap, iterative pass over the events that refuses deep
-    nesting (the composer is recursive) and alias bombs; raises ValueError for those."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when there: several times faster
-    check_bounds(text, loader, max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_nodes=MAX_NODES)
-    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-
-
 def _read_kubeconfig(path: Path) -> dict:
-    import yaml
-
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_KUBECONFIG_BYTES + 1)
@@ -126,15 +112,13 @@ def _read_kubeconfig(path: Path) -> dict:
         raise KubeconfigError(f"cannot read the kubeconfig {path}: {exc.strerror}", hint=_TOOL_HINT) from None
     if len(raw) > MAX_KUBECONFIG_BYTES:
         raise KubeconfigError(f"the kubeconfig {path} is larger than 1 MiB; is it the right file?")
-    try:
-        data = _bounded_yaml(raw.decode("utf-8", "replace"))
-    except yaml.YAMLError as exc:
-        raise KubeconfigError(f"the kubeconfig {path} is not valid YAML ({_short(exc, 120)})",
-                              hint="fix or restore the file") from None
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        # an impossible date (2024-13-45), too deep, an alias bomb
-        raise KubeconfigError(f"the kubeconfig {path} is not usable ({_short(exc, 120)})",
-                              hint="fix or restore the file") from None
+    # the shared bounded reader (deep nesting, alias bombs, impossible dates: one-line reasons)
+    data, problem = parse_yaml(raw.decode("utf-8", "replace"), max_bytes=4 * MAX_KUBECONFIG_BYTES,
+                               max_nodes=MAX_NODES, duplicates_ok=True)
+    if problem:
+        what = "not valid YAML" if problem.startswith("invalid YAML") and "value" not in problem[:20] else "not usable"
+        raise KubeconfigError(f"the kubeconfig {path} is {what} ({_short(problem, 120)})",
+                              hint="fix or restore the file")
     if not isinstance(data, dict):
         raise KubeconfigError(f"the kubeconfig {path} is not a YAML mapping", hint="fix or restore the file")
     for section in ("clusters", "users", "contexts"):

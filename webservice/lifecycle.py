@@ -18,10 +18,12 @@ those steps one after the other, so each sees what the other did and the manifes
 describes the objects last applied.
 
 Requests per command (no discovery; the catalogue ConfigMap only when its cache is
-stale, +1): ``status`` 1 when stopped, 3 when running (Deployments, Pods, Ingresses),
-5 when unhealthy (+ Events, ReplicaSets) and 1 log read when a container crashed;
-``start``/``restart`` 1 Deployment list + LimitRange + ResourceQuota + 1 routing list +
-3 server-side applies + 4 watch streams (Deployments, ReplicaSets, Pods, Events), a
+stale, +1): ``status`` 1 when stopped, 4 when running (Deployments, Pods, Ingresses,
+HTTPRoutes), 5 when unhealthy (+ Events, ReplicaSets)
+and 1 log read when a container crashed; ``start``/``restart`` 1 Deployment list +
+LimitRange + ResourceQuota + 2 routing lists (Ingress and HTTPRoute, whatever the
+routing mode: an object of the other kind is stale) + 3 server-side applies + 4 watch streams (Deployments, ReplicaSets,
+Pods, Events; + the HTTPRoute, until the Gateway has accepted it), a
 restart of a running webservice 1 Pod list more (its old pods, before the apply), and
 on a failure 1 Events list + 1-2 log reads; ``stop`` 4 lists + up to 3 deletes + 1 Pod
 list (+ 1 Pod watch while pods remain). While waiting, a Deployment GET per quiet second
@@ -40,7 +42,8 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from webservice import statefiles
+from webservice.state import manifest as state_manifest
+from webservice.state.lock import LOCK_TIMEOUT, ToolLock
 from webservice import status as status_mod
 from webservice.context import Context
 from webservice.errors import (
@@ -127,28 +130,23 @@ class _ToolLock:
     steps one after the other: each sees the other's result, and the manifest always
     describes the objects last applied.
 
-    It is ``flock`` on the manifest's lock file (``statefiles.take_lock``, which opens it
-    without following symlinks). ``statefiles.update_manifest`` locks the
-    same file with ``lockf``; the two kinds do not interact on Linux, so taking it here
-    does not deadlock the manifest update made while it is held.
+    It is the one POSIX lock of :mod:`webservice.state.lock` (tool homes are on NFS, where
+    an ``flock`` would conflict with it), taken once here and passed down to
+    ``update_manifest(..., lock=...)``, which then does not lock again.
     """
 
-    TIMEOUT = statefiles.LOCK_TIMEOUT
+    TIMEOUT = LOCK_TIMEOUT
 
     def __init__(self):
-        self.fd: int | None = None
+        self.lock: ToolLock | None = None
 
     def acquire(self, home) -> None:
-        self.fd = statefiles.take_lock(
-            home, self.TIMEOUT, flock=True, busy="another webservice command is changing this webservice"
-        )
+        self.lock = ToolLock(home, self.TIMEOUT, busy="another webservice command is changing this webservice")
+        self.lock.acquire()
 
     def release(self) -> None:
-        import os
-
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            os.close(fd)  # closing releases the flock
+        if self.lock is not None:
+            self.lock.release()
 
 
 UNCHANGED = "interrupted before anything was changed: nothing was changed, the webservice is as it was"
@@ -186,7 +184,7 @@ def _manifest_type(ctx: Context) -> str | None:
 
 def _start_change(values: dict):
     def change(data: dict) -> dict:
-        return statefiles.manifest_for_start(
+        return state_manifest.manifest_for_start(
             data, web_type=values["web"], backend=values["backend"], cpu=values["cpu"], memory=values["memory"],
             replicas=values["replicas"], buildservice_image=values["buildservice-image"],
             extra_args=values["web::extra_args"], health_check_path=values.get("health-check-path"),
@@ -197,9 +195,9 @@ def _start_change(values: dict):
 
 
 def _stop_change(data: dict) -> dict:
-    kept = statefiles.manifest_for_stop(data)
+    kept = state_manifest.manifest_for_stop(data)
     if data and not kept:
-        kept = {"version": statefiles.MANIFEST_VERSION}  # nothing left: the file is removed
+        kept = {"version": state_manifest.MANIFEST_VERSION}  # nothing left: the file is removed
     return kept
 
 
@@ -357,12 +355,17 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
         result = StartResult(action=action, tool=tool, outcome="interrupted", type=request.type,
                              exit_code=_exit_code(exc), elapsed=time.monotonic() - begin, message=UNCHANGED)
         return result
+    from webservice.output import announce
+
+    # the line scripts and Toolforge's own tests grep for, before anything is changed
+    announce(request, f"Restarting webservice of type {spec.type_name}..." if restart
+             else f"Starting webservice of type {spec.type_name}...")
     since = time.time()
+    record = _ManifestRecord(ctx.tool.home, spec.manifest_values(), lock.lock)
     with _shielded() as interrupted:
-        applied = _apply_all(cluster, built, rollback=current is None)
+        applied = _apply_all(cluster, built, rollback=current is None, record=record)
         for kind, route in stale:
             cluster.delete(kind, route["metadata"]["name"], uid=route["metadata"].get("uid"))
-        statefiles.update_manifest(ctx.tool.home, _start_change(spec.manifest_values()))
     lock.release()  # the changes are made and recorded: others may go on while this one waits
 
     result = StartResult(action=action, tool=spec.tool, outcome="submitted", type=spec.type_name, url=spec.url,
@@ -384,13 +387,14 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
             outcome = wait_ready(cluster, started_at=spec.started_at, timeout=timeout, progress=report,
                                  since=since - 2, mem_limit=spec.mem_limit, max_memory=max_memory,
                                  pods_before=pods_before, name=spec.tool,
-                                 generation=(applied[0].get("metadata") or {}).get("generation"))
+                                 generation=(applied[0].get("metadata") or {}).get("generation"),
+                                 **_route_wait(applied[2:]))
     except KeyboardInterrupt as exc:
         return _interrupted(result, action, begin, exc)
 
     result.elapsed = time.monotonic() - begin
     snapshot = outcome.snapshot
-    snapshot.routes = applied[2:]
+    snapshot.routes = [outcome.route] if outcome.route is not None else applied[2:]
     if snapshot.deployment is None and not outcome.stopped:
         snapshot.deployment = applied[0]  # the watch ended before the Deployment's own event
     now = time.time()
@@ -414,13 +418,19 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
         return result
     # the watch may have stopped a moment before the most telling events arrived
     snapshot.events = cluster.events()
-    problems = status_mod.problems_of(snapshot, now=time.time(), since=since - 2, mem_limit=spec.mem_limit,
-                                      max_memory=max_memory, started_at=started_at) or outcome.problems
+    route_problems = [p for p in outcome.problems if p.code in _ROUTE_PROBLEMS]  # the wait's own verdict
+    problems = route_problems + (status_mod.problems_of(snapshot, now=time.time(), since=since - 2,
+                                                        mem_limit=spec.mem_limit, max_memory=max_memory,
+                                                        started_at=started_at)
+                                 or [p for p in outcome.problems if p.code not in _ROUTE_PROBLEMS])
     result.problems = status_mod.attach_logs(cluster, problems)
     result.status = status_mod.summarise(spec.tool, cluster.namespace, snapshot, type_name=spec.type_name,
                                          now=now, problems=result.problems, started_at=started_at,
                                          since=since - 2)
-    if outcome.timed_out:
+    if outcome.timed_out and result.status.state == "running" and route_problems:
+        result.outcome = "timeout"  # the pods serve, but nothing confirmed that the Gateway routes to them
+        result.message = f"not confirmed as serving within {timeout} s (its pods are ready)"
+    elif outcome.timed_out:
         result.outcome = "timeout"
         result.message = f"not ready within {timeout} s" + (f" ({outcome.last_seen})" if outcome.last_seen else "")
     else:
@@ -429,22 +439,76 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
     return result
 
 
-def _apply_all(cluster, built: list, *, rollback: bool) -> list:
-    """Apply every object in order. If one is refused on a start, the Deployment this run
-    created is deleted again, so that nothing runs half set up and 'start' can be retried."""
+_ROUTE_PROBLEMS = ("routerefused", "routeunconfirmed")
+
+
+def _route_wait(routes: list) -> dict:
+    """The ``wait_ready`` arguments that make it wait for an HTTPRoute to be attached (an
+    Ingress is not waited for: nothing reports whether it is served)."""
+    route = next((r for r in routes if r.get("kind") == "HTTPRoute"), None)
+    if route is None:
+        return {}
+    meta = route.get("metadata") or {}
+    return {"route": meta.get("name"), "route_generation": meta.get("generation")}
+
+
+class _ManifestRecord:
+    """Writes the manifest of a start the moment its Deployment is applied, so that the
+    manifest describes what was last applied even when a later apply fails (a restart that
+    changed ``--mem`` and then failed on the Service must not be reverted by the next plain
+    restart); ``undo`` puts the previous manifest back when a first start is rolled back."""
+
+    def __init__(self, home, values: dict, lock):
+        self.home, self.values, self.lock = home, values, lock
+        self.previous: dict | None = None
+
+    def write(self) -> None:
+        change = _start_change(self.values)
+
+        def remember_and_change(data: dict) -> dict:
+            import copy
+
+            self.previous = copy.deepcopy(data)
+            return change(data)
+
+        state_manifest.update_manifest(self.home, remember_and_change, lock=self.lock)
+
+    def undo(self) -> None:
+        if self.previous is not None:
+            previous = self.previous
+            state_manifest.update_manifest(self.home, lambda data: previous, lock=self.lock)
+
+
+def _apply_all(cluster, built: list, *, rollback: bool, record: _ManifestRecord | None = None) -> list:
+    """Apply every object in order; the manifest is written right after the Deployment
+    (the first object). If one is refused on a first start, every object this run applied
+    (the Deployment, and the Service when the route was refused) is deleted again, newest
+    first, and the manifest put back, so that nothing is left half set up and 'start' can be
+    retried. A manifest that cannot be saved is reported after the other applies."""
     applied: list = []
+    unsaved: ManifestError | None = None
     try:
         for obj in built:
             applied.append(cluster.apply(obj))
+            if record is not None and len(applied) == 1:
+                try:
+                    record.write()
+                except ManifestError as error:
+                    unsaved = error
     except ClusterError as error:
         if rollback and applied:
-            meta = applied[0].get("metadata") or {}
             try:
-                cluster.delete("Deployment", meta.get("name"), uid=meta.get("uid"))
-            except ClusterError:
+                for obj in reversed(applied):
+                    meta = obj.get("metadata") or {}
+                    cluster.delete(obj.get("kind"), meta.get("name"), uid=meta.get("uid"))
+                if record is not None:
+                    record.undo()
+            except (ClusterError, ManifestError):
                 pass
             error.hint = (error.hint + "; " if error.hint else "") + "nothing was started"
         raise
+    if unsaved is not None:
+        raise unsaved
     return applied
 
 
@@ -492,12 +556,16 @@ def _stop_locked(request, lock: _ToolLock) -> StopResult:
         return StopResult(tool=tool, was_running=False, pods_gone=False, exit_code=_exit_code(exc),
                           message=UNCHANGED, elapsed=time.monotonic() - begin)
     deleted = []
+    if found:
+        from webservice.output import announce
+
+        announce(request, "Stopping webservice")
     with _shielded() as interrupted:
         for kind, item in found:
             meta = item["metadata"]
             if cluster.delete(kind, meta["name"], uid=meta.get("uid")):
                 deleted.append(f"{kind}/{meta['name']}")
-        statefiles.update_manifest(ctx.tool.home, _stop_change)
+        state_manifest.update_manifest(ctx.tool.home, _stop_change, lock=lock.lock)
     lock.release()
     result = StopResult(tool=ctx.tool.name, was_running=any(k == "Deployment" for k, _ in found), deleted=deleted)
     if not found:

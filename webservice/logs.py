@@ -434,9 +434,15 @@ def _selector() -> str:
     return selector()
 
 
-def _not_running(cluster, tool: str, follow: bool) -> None:
-    """No pods: raise NotRunningError (no Deployment) or UnhealthyError (unless following)."""
-    if cluster.get("Deployment", tool) is None:
+def _not_running(cluster, tool: str, selector: str, follow: bool) -> None:
+    """No pods: raise NotRunningError (no Deployment of ours) or UnhealthyError (unless following).
+
+    "Ours" is decided exactly as ``status`` decides it (our labels, then the tool's name), so
+    that a Deployment named like the tool but made by someone else is "not running" for both."""
+    from webservice.status import pick_deployment
+
+    deployments, _ = cluster.list("Deployment", label_selector=selector)
+    if pick_deployment(deployments, tool) is None:
         raise NotRunningError(
             f"the webservice of {tool} is not running, so it has no logs",
             hint="start it with 'webservice TYPE start'",
@@ -468,7 +474,7 @@ def logs(request, sink=None) -> LogsResult:
         pods, version = cluster.list("Pod", label_selector=reader.selector)
         pods.sort(key=_name)
         if not pods:
-            _not_running(cluster, ctx.tool.name, request.follow)
+            _not_running(cluster, ctx.tool.name, reader.selector, request.follow)
         if not request.follow:
             read, _ = reader.read_once(pods)
             return LogsResult(pods=read, lines=reader.count, notes=reader.notes, previous=request.previous)

@@ -7,7 +7,12 @@ golden-file tests pin.
 
 Routing modes:
 
-* ``ingress`` (default): Ingress ``<tool>-subdomain`` for host ``<tool>.<domain>``.
+* ``httproute`` (default): Gateway API HTTPRoute ``<tool>`` for host ``<tool>.<domain>``,
+  attached to the shared Gateway (``istio-gateway/toolforge`` by default, no sectionName
+  unless configured), one rule without matches (all paths) to the Service: the form
+  Toolforge's own jobs-api publishes (REFERENCE 8).
+* ``ingress``: Ingress ``<tool>-subdomain`` for host ``<tool>.<domain>`` (with
+  ``spec.ingressClassName`` when the site config sets ``ingress_class``).
 * ``legacy-path``: Ingress ``<tool>-legacy`` on ``<project>.wmflabs.org/<tool>/``. Where
   ingress-nginx allows snippet annotations (``legacy_snippets: true``) this is the
   seed's form: regex path, ``rewrite-target`` and a ``configuration-snippet`` redirecting
@@ -17,7 +22,6 @@ Routing modes:
   serves the app under ``/<tool>/`` (as the old layout expected) and itself answers the
   bare ``/<tool>`` with a redirect that keeps the query string, which is what makes the
   snippet-free form work. Both forms route the same URLs to the same backend paths.
-* ``httproute``: Gateway API HTTPRoute ``<tool>`` attached to the shared Gateway.
 """
 
 from __future__ import annotations
@@ -98,6 +102,31 @@ def _env(spec) -> list:
     return env
 
 
+def pod_security_context(spec) -> dict:
+    """What the cluster's pod policy requires (Kyverno; REFERENCE 8), sent explicitly as
+    jobs-api does: non-root as the tool's uid and gid, the runtime's seccomp profile."""
+    context = {}
+    if spec.uid is not None:
+        context["runAsUser"] = spec.uid
+    if spec.gid is not None:
+        context["runAsGroup"] = spec.gid
+        context["fsGroup"] = spec.gid
+    context["runAsNonRoot"] = True
+    context["seccompProfile"] = {"type": "RuntimeDefault"}
+    return context
+
+
+def container_security_context(spec) -> dict:
+    """No privilege escalation, no capabilities, not privileged, non-root (REFERENCE 8)."""
+    context = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "privileged": False,
+               "runAsNonRoot": True}
+    if spec.uid is not None:
+        context["runAsUser"] = spec.uid
+    if spec.gid is not None:
+        context["runAsGroup"] = spec.gid
+    return context
+
+
 def _container(spec) -> dict:
     container = {"name": CONTAINER, "image": spec.image}
     command = container_command(spec)
@@ -111,6 +140,7 @@ def _container(spec) -> dict:
     container["ports"] = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
     container["resources"] = resources(spec)
     container.update(_probes(spec))
+    container["securityContext"] = container_security_context(spec)
     return container
 
 
@@ -128,7 +158,7 @@ def build_deployment(spec) -> dict:
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": {STARTED_AT: spec.started_at}},
-                "spec": {"containers": [_container(spec)]},
+                "spec": {"securityContext": pod_security_context(spec), "containers": [_container(spec)]},
             },
         },
     }
@@ -158,14 +188,19 @@ def build_ingress(spec) -> dict:
         "kind": "Ingress",
         "metadata": _metadata(spec, f"{spec.tool}-subdomain"),
         "spec": {
+            **_ingress_class(spec),
             "rules": [
                 {
                     "host": f"{spec.tool}.{spec.public_domain}",
                     "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": _backend(spec)}]},
                 }
-            ]
+            ],
         },
     }
+
+
+def _ingress_class(spec) -> dict:
+    return {"ingressClassName": spec.ingress_class} if getattr(spec, "ingress_class", "") else {}
 
 
 def build_legacy_ingress(spec) -> dict:
@@ -183,32 +218,28 @@ def build_legacy_ingress(spec) -> dict:
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": metadata,
-        "spec": {"rules": [{"host": spec.legacy_host, "http": {"paths": [path]}}]},
+        "spec": {**_ingress_class(spec), "rules": [{"host": spec.legacy_host, "http": {"paths": [path]}}]},
     }
+
+
+def parent_ref(spec) -> dict:
+    """The HTTPRoute's parentRef: the shared Gateway, as jobs-api writes it (group and kind
+    left to their defaults, gateway.networking.k8s.io and Gateway)."""
+    parent = {"name": spec.gateway_name, "namespace": spec.gateway_namespace}
+    if spec.gateway_section:
+        parent["sectionName"] = spec.gateway_section
+    return parent
 
 
 def build_httproute(spec) -> dict:
-    parent = {
-        "group": "gateway.networking.k8s.io",
-        "kind": "Gateway",
-        "name": spec.gateway_name,
-        "namespace": spec.gateway_namespace,
-    }
-    if spec.gateway_section:
-        parent["sectionName"] = spec.gateway_section
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
         "metadata": _metadata(spec, spec.tool),
         "spec": {
-            "parentRefs": [parent],
+            "parentRefs": [parent_ref(spec)],
             "hostnames": [f"{spec.tool}.{spec.public_domain}"],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                    "backendRefs": [{"group": "", "kind": "Service", "name": spec.tool, "port": PORT}],
-                }
-            ],
+            "rules": [{"backendRefs": [{"name": spec.tool, "port": PORT}]}],
         },
     }
 
@@ -238,6 +269,7 @@ def build_shell_pod(spec, name: str, command: list[str] | None = None, tty: bool
         "stdinOnce": True,
         "tty": tty,
         "resources": resources(spec),
+        "securityContext": container_security_context(spec),
     }
     if not spec.buildservice and spec.mount != "none":
         container["workingDir"] = f"/data/project/{spec.tool}/"
@@ -257,5 +289,5 @@ def build_shell_pod(spec, name: str, command: list[str] | None = None, tty: bool
                 MOUNT_LABEL: spec.mount,
             },
         },
-        "spec": {"restartPolicy": "Never", "containers": [container]},
+        "spec": {"restartPolicy": "Never", "securityContext": pod_security_context(spec), "containers": [container]},
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from webservice import errors
 
@@ -24,6 +25,12 @@ def _prog() -> str:
 
 def warn(message: str) -> None:
     print(f"{_prog()}: warning: {message}", file=sys.stderr)
+
+
+def announce(request, text: str) -> None:
+    """A line scripts grep for (``Starting webservice...``): stdout, at once; never with --json."""
+    if not request.json:
+        print(text, flush=True)
 
 
 def emit(request, result) -> int:
@@ -76,8 +83,6 @@ def error(error: errors.WebserviceError, debug: bool = False, json_output: bool 
     if error.hint:
         message += "; " + _one_line(error.hint)
     print(f"{_prog()}: error: {message}", file=sys.stderr)
-    if json_output is None:
-        json_output = "--json" in sys.argv[1:]
     if json_output:
         print(json.dumps({"error": {"kind": type(error).__name__, "message": error.message,
                                      "hint": error.hint, "exit_code": error.exit_code}}))
@@ -195,6 +200,38 @@ def _(result: "ShellResult", request) -> None:
         warn(result.cleanup_problem)
 
 
+@drawer("TypesResult")
+def _(result: "TypesResult", request) -> None:
+    if request.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("TYPE", "RUNNER", "IMAGE", "STATE"):
+        table.add_column(column, no_wrap=True)
+    for t in result.types:
+        state = "stable"
+        if t.deprecated:
+            state = "deprecated" + (f": use {t.replacement}" if t.replacement else "")
+        table.add_row(t.name, t.runner or "-", t.image or "the tool's own image (toolforge build)", state)
+    # a pipe or a file gets whole lines (scripts cut columns), a terminal its own width
+    import io
+
+    width = Console().width if sys.stdout.isatty() else 400
+    buffer = io.StringIO()
+    Console(file=buffer, highlight=False, width=width, color_system=None).print(table)
+    for line in buffer.getvalue().splitlines():
+        print(line.rstrip())
+    where = {"cluster": "the cluster's image catalogue", "cache": "the cluster's image catalogue (cached)",
+             "builtin": "the built-in list (the cluster's catalogue was not read)"}[result.source]
+    when = ""
+    if result.fetched_at:
+        when = time.strftime(", read %Y-%m-%d %H:%M UTC", time.gmtime(result.fetched_at))
+    print(f"From {where}{when}. Start one with '{_prog()} TYPE start'.")
+
+
 # --- start / stop / restart / status (issue 4) ----------------------------------------------
 
 
@@ -253,8 +290,16 @@ def _problem_lines(problems, out) -> None:
                 print(f"    | {line}", file=out)
 
 
+def status_headline(result) -> str:
+    """The first line of ``status``, worded as the old command did (scripts grep it)."""
+    if result.state == "stopped":
+        return "Your webservice is not running"
+    return f"Your webservice of type {result.type} is running" if result.type else "Your webservice is running"
+
+
 def _status_text(result: StatusResult, out) -> None:
     what = f" ({result.type})" if result.type else ""
+    print(status_headline(result), file=out)
     if result.state == "stopped":
         print(f"{result.tool}: not running{what}", file=out)
         return
@@ -264,6 +309,7 @@ def _status_text(result: StatusResult, out) -> None:
     if result.type:
         print(f"  {'type:':<11}{result.type}", file=out)
     rows = [("URL", ", ".join(result.urls) or "none (no routing object)"),
+            *(("route", r.line()) for r in result.routes),
             ("image", result.image or "?"),
             ("resources", _resources_text(result.resources)),
             ("started", _since_iso(result.started_at) or "?")]
@@ -310,6 +356,9 @@ def _(result: "StartResult", request) -> None:
         print(f"{result.tool}: {done} ({result.type}), {replicas['ready']}/{replicas['desired']} pods ready "
               f"after {result.elapsed:.1f} s")
         print(f"  URL: {result.url}")
+        for route in (result.status.routes if result.status else []):
+            if route.attached:
+                print(f"  route: {route.line()}")
         return
     if result.outcome == "submitted":
         print(f"{result.tool}: {done} ({result.type}) without waiting; 'webservice status' shows when it serves")

@@ -41,10 +41,11 @@ _MAX = Decimal(2**63)
 _PRECISION = 200
 
 
-def parse(text: object, what: str = "quantity") -> Decimal:
+def parse(text: object, what: str = "quantity", examples: str | None = None) -> Decimal:
     """Parse a quantity into a Decimal (cores for cpu, bytes for memory).
 
-    ``what`` names the value in error messages (``--mem``, ``cpu in service.template``).
+    ``what`` names the value in error messages (``--mem``, ``cpu in service.template``);
+    ``examples`` the hint for a value that is not a quantity at all (cpu and memory differ).
     """
     if isinstance(text, bool) or text is None:
         raise InputError(f"{what}: {text!r} is not a quantity")
@@ -57,7 +58,7 @@ def parse(text: object, what: str = "quantity") -> Decimal:
     if not match:
         raise InputError(
             f"{what}: {_shorten(text)!r} is not a Kubernetes quantity",
-            hint="write a number with an optional suffix, "
+            hint=examples or "write a number with an optional suffix, "
             "such as 0.5, 500m, 512Mi, 1.5Gi or 2G",
         )
     try:
@@ -88,7 +89,7 @@ def _shorten(text: object) -> str:
 
 def parse_cpu(text: object, what: str = "--cpu") -> Decimal:
     """Parse a positive cpu quantity (in cores), with at most millicore precision."""
-    value = parse(text, what)
+    value = parse(text, what, "write a number of cores, " + CPU_EXAMPLES)
     if value <= 0:
         raise InputError(f"{what}: must be more than 0, got {_shorten(text)!r}", hint=CPU_EXAMPLES)
     with localcontext() as context:
@@ -103,7 +104,7 @@ def parse_cpu(text: object, what: str = "--cpu") -> Decimal:
 
 def parse_memory(text: object, what: str = "--mem") -> Decimal:
     """Parse a positive memory quantity (in bytes), a whole number of bytes."""
-    value = parse(text, what)
+    value = parse(text, what, "write a size with a suffix, " + MEMORY_EXAMPLES)
     if value <= 0:
         raise InputError(
             f"{what}: must be more than 0, got {_shorten(text)!r}", hint=MEMORY_EXAMPLES

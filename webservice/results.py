@@ -48,6 +48,13 @@ class StatusResult:
         ``last_termination`` is like ``"Error (exit code 1)"`` or null.
     ``urls``
         the public URLs routed to it (from its Ingress/HTTPRoute objects).
+    ``routes``
+        its routing objects: ``{"kind", "name", "hostnames", "parent", "state", "reason",
+        "message", "conditions"}``; for an HTTPRoute ``state`` is ``attached`` (the Gateway
+        ``parent`` accepted it and resolved its backend for its current generation),
+        ``refused`` (``reason``/``message`` of the False condition) or ``unconfirmed`` (no
+        controller wrote a status for it); ``conditions`` are the API's conditions of that
+        parent entry. An Ingress is ``unchecked``.
     ``resources``
         ``{"limits": {"cpu", "memory"}, "requests": {"cpu", "memory"}}`` as Kubernetes
         quantities, or null when stopped.
@@ -56,7 +63,9 @@ class StatusResult:
     ``problems``
         list of ``{"code", "message", "hint", "certain", "pod", "container", "exit_code",
         "log", "pods"}``; ``code`` is one of ``crashloop``, ``oom``, ``imagepull``,
-        ``failedcreate``, ``unschedulable``, ``neverready``, ``scaledtozero``.
+        ``failedcreate``, ``unschedulable``, ``neverready``, ``scaledtozero``, and on a start
+        ``routerefused`` (the Gateway did not accept the HTTPRoute) or ``routeunconfirmed``
+        (no Gateway controller confirmed it in time).
     ``events``
         recent Warning events about its objects when not healthy: ``{"time", "type",
         "reason", "object", "message", "count"}``; empty when healthy.
@@ -73,6 +82,7 @@ class StatusResult:
     replicas: dict = field(default_factory=lambda: {"desired": 0, "ready": 0, "updated": 0})
     pods: list = field(default_factory=list)  # PodInfo
     urls: list = field(default_factory=list)
+    routes: list = field(default_factory=list)  # routes.RouteState
     resources: dict | None = None
     started_at: str | None = None
     problems: list = field(default_factory=list)  # diagnose.Problem
@@ -96,6 +106,7 @@ class StatusResult:
             "replicas": dict(self.replicas),
             "pods": [p.as_dict() for p in self.pods],
             "urls": list(self.urls),
+            "routes": [r.as_dict() for r in self.routes],
             "resources": self.resources,
             "started_at": self.started_at,
             "problems": [p.as_dict() for p in self.problems],
@@ -198,3 +209,21 @@ class ShellResult:
     deleted: bool = True  # the pod is gone afterwards (deleted by kubectl or by us)
     cleanup_problem: str | None = None  # why it may be left behind
     interrupted: bool = False
+
+
+# --- types ---
+
+
+@dataclass
+class TypesResult:
+    """``types``. ``--json``: ``{"source", "fetched_at", "types": [{"name", "runner", "image",
+    "deprecated", "replacement", "aliases", "profile"}]}`` (``catalogue.TypeInfo``); ``source`` is ``cluster``, ``cache`` or
+    ``builtin``; ``fetched_at`` when the cluster's list was read (Unix time) or null."""
+
+    types: list
+    source: str
+    fetched_at: float | None = None
+    exit_code: int = 0
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "fetched_at": self.fetched_at, "types": [t.as_dict() for t in self.types]}

@@ -41,7 +41,7 @@ import sys
 import threading
 from dataclasses import replace
 
-from webservice.errors import ClusterError, MissingProgramError, UsageError
+from webservice.errors import ClusterError, MissingProgramError
 from webservice.results import ShellResult
 
 DEFAULT_COMMAND = ["/bin/bash", "-il"]
@@ -250,13 +250,8 @@ def shell(request) -> ShellResult:
     ctx = Context.load(replace(request, extra_args=None))
     cluster = Cluster.connect(ctx.tool, debug=request.debug)
     try:
-        try:
-            spec = ctx.spec(ctx.catalogue(fetch=catalogue_fetch(cluster)))
-        except UsageError as exc:
-            if not exc.message.startswith("no webservice type"):
-                raise
-            raise UsageError(exc.message, hint="name one, e.g. 'webservice python3.11 shell' "
-                             "(see 'webservice --help' for types)") from None
+        # no type anywhere: the site's default type, with a warning (like start)
+        spec = ctx.spec(ctx.catalogue(fetch=catalogue_fetch(cluster)))
         name = pod_name()
         while cluster.get("Pod", name) is not None:  # practically never: 40 random bits
             name = pod_name()

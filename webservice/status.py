@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from webservice import diagnose
+from webservice.routes import route_state
 from webservice.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNHEALTHY
 from webservice.results import StatusResult
 
@@ -195,6 +196,7 @@ def summarise(tool: str, namespace: str, snapshot: Snapshot, *, type_name: str |
     result = StatusResult(tool=tool, namespace=namespace, state=state, type=type_name, replicas=replicas)
     result.pods = sorted((diagnose.pod_info(p, now) for p in snapshot.pods), key=lambda p: p.name)
     result.urls = _urls(snapshot.routes)
+    result.routes = [route_state(r) for r in snapshot.routes if r]
     if snapshot.deployment is not None:
         result.image, result.runner, result.resources = _resources(snapshot.deployment)
         result.started_at = started_at or template_started_at(snapshot.deployment)
@@ -227,8 +229,10 @@ def list_routes(cluster, kind: str, label: str) -> list:
         return []
 
 
-def routing_kinds(config) -> tuple[str, ...]:
-    return ("Ingress", "HTTPRoute") if getattr(config, "routing", "ingress") == "httproute" else ("Ingress",)
+def routing_kinds(config) -> tuple[str, ...]:  # noqa: ARG001 - every mode: a tool may have switched
+    """The routing kinds the webservice may own, whatever the configured mode: an object of
+    another mode left by an earlier start is still shown, and deleted by the next start."""
+    return ("Ingress", "HTTPRoute")
 
 
 def read(cluster, tool: str, *, config=None, type_name: str | None = None, now: float | None = None,

@@ -28,6 +28,10 @@ class Tool:
     project: str
     home: str
     source: str  # "unix-user" or "override"
+    # the tool account's uid and gid (pods run as them), None when there is no such account
+    # on this machine (tests, other clusters: the site config may say, see config.run_as_uid)
+    uid: int | None = None
+    gid: int | None = None
 
     @property
     def namespace(self) -> str:
@@ -65,6 +69,17 @@ def _current_user() -> tuple[str, str]:
     return entry.pw_name, entry.pw_dir
 
 
+def account_ids(user: str) -> tuple[int | None, int | None]:
+    """The uid and gid of the Unix account ``user`` (``tools.mytool``), or (None, None)."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except (KeyError, OSError):
+        return None, None
+    return entry.pw_uid, entry.pw_gid
+
+
 def identify(
     override: str | None,
     *,
@@ -78,11 +93,13 @@ def identify(
     if override:
         name = validate_tool_name(override.strip(), "--tool/WEBSERVICE_TOOL")
         home = environ.get("HOME") or (user or _current_user())[1]
-        return Tool(name=name, project=project, home=home, source="override")
+        uid, gid = account_ids(f"{project}.{name}")
+        return Tool(name=name, project=project, home=home, source="override", uid=uid, gid=gid)
     username, home = user or _current_user()
     prefix = f"{project}."
     if username.startswith(prefix) and TOOL_NAME.fullmatch(username[len(prefix):]):
-        return Tool(name=username[len(prefix):], project=project, home=home, source="unix-user")
+        uid, gid = (os.getuid(), os.getgid()) if user is None else account_ids(username)
+        return Tool(name=username[len(prefix):], project=project, home=home, source="unix-user", uid=uid, gid=gid)
     raise NotAToolError(
         f"you are {username!r}, not a tool account ({prefix}<tool>)",
         hint="run 'become <tool>' first (or pass --tool NAME / set WEBSERVICE_TOOL)",

@@ -6,10 +6,14 @@ answer of each stream is the current objects), and re-evaluates after every chan
 every second:
 
 * ready: every wanted pod of the new template (``toolforge.org/started-at``) is Ready and
-  no pod of an older template is still running (the rollout is complete);
+  no pod of an older template is still running (the rollout is complete), and, with
+  ``route`` (HTTPRoute routing), the Gateway controller has accepted the route for its
+  current generation (``webservice.routes``; the HTTPRoute is watched like the pods);
 * failed: :mod:`webservice.diagnose` finds a certain problem with the new pods or their
-  ReplicaSet (crash loop, image pull, FailedCreate, ...): stop at once;
-* timeout: neither within ``timeout`` seconds; the uncertain problems say what was seen;
+  ReplicaSet (crash loop, image pull, FailedCreate, ...), or the Gateway refused the route
+  (``Accepted``/``ResolvedRefs`` False for its current generation): stop at once;
+* timeout: neither within ``timeout`` seconds; the uncertain problems say what was seen
+  (a route no controller confirmed is the ``routeunconfirmed`` problem);
 * stopped: the Deployment was deleted while waiting, or was already gone when the watch
   began (then a tick passes without it: one GET per tick says whether it exists).
 
@@ -29,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from webservice import diagnose
+from webservice import diagnose, routes
 from webservice.status import (
     Snapshot,
     classify,
@@ -54,6 +58,7 @@ class WaitOutcome:
     elapsed: float = 0.0
     last_seen: str = ""  # on a timeout: how far it got (as the progress said)
     superseded_by: str | None = None  # the started-at of a newer rollout that replaced ours
+    route: dict | None = None  # the HTTPRoute as last seen (with its status), when one was waited for
 
 
 def _uid(obj: dict) -> str:
@@ -87,14 +92,16 @@ def describe(snapshot: Snapshot, started_at: str | None) -> str:
 def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[str], None] | None = None,
                since: float | None = None, mem_limit=None, max_memory=None,
                pods_before: tuple[list, str] | None = None, generation: int | None = None,
-               name: str | None = None) -> WaitOutcome:
+               name: str | None = None, route: str | None = None,
+               route_generation: int | None = None) -> WaitOutcome:
     """Wait until the pods of template ``started_at`` serve; see the module docstring.
 
     ``pods_before``: (pods, resourceVersion) listed before the apply of a restart, so that
     the old pods are known from the start (a quota refusal while they go is not final).
     ``generation``: the Deployment's generation as this run's apply left it (a higher one
     is a newer change by someone else). ``name``: the Deployment's name (to check that it
-    still exists when the watch has not shown it).
+    still exists when the watch has not shown it). ``route``: the name of the HTTPRoute
+    that must be attached (watched too), ``route_generation``: its generation after our apply.
     """
     begin = time.monotonic()
     snapshot = Snapshot()
@@ -102,7 +109,10 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
     replicasets: dict[str, dict] = {}
     pods: dict[str, dict] = {}
     events: dict[str, dict] = {}
-    stores = {"Deployment": deployments, "ReplicaSet": replicasets, "Pod": pods, "Event": events}
+    httproutes: dict[str, dict] = {}
+    stores = {"Deployment": deployments, "ReplicaSet": replicasets, "Pod": pods, "Event": events,
+              "HTTPRoute": httproutes}
+    kinds = KINDS + (("HTTPRoute",) if route else ())
     last_text = None
     seen_deployment = False
     problems: list = []
@@ -120,8 +130,23 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
     versions = None
     if pods_before is not None:
         pods.update({_uid(p): p for p in pods_before[0]})
-        versions = {kind: (pods_before[1] if kind == "Pod" else None) for kind in KINDS}
-    stream = cluster.watch(*KINDS, label_selector=selector(), resource_version=versions, timeout=timeout, tick=1.0)
+        versions = {kind: (pods_before[1] if kind == "Pod" else None) for kind in kinds}
+
+    def our_route() -> dict | None:
+        return next((r for r in httproutes.values() if (r.get("metadata") or {}).get("name") == route), None)
+
+    def route_now() -> routes.RouteState | None:
+        seen = our_route()
+        if not route:
+            return None
+        if seen is None:
+            return routes.RouteState("HTTPRoute", route, message="the route has not been seen yet")
+        return routes.route_state(seen, route_generation)
+
+    def outcome(ready: bool, **kw) -> WaitOutcome:
+        return WaitOutcome(ready, snapshot=snapshot, elapsed=time.monotonic() - begin, route=our_route(), **kw)
+
+    stream = cluster.watch(*kinds, label_selector=selector(), resource_version=versions, timeout=timeout, tick=1.0)
     try:
         for kind_of, obj in stream:
             if kind_of == "SYNC":
@@ -163,24 +188,33 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
             problems = problems_of(snapshot, now=time.time(), since=since, mem_limit=mem_limit,
                                    max_memory=max_memory, started_at=started_at, failed_create_after=old_gone_at)
             state, _ = classify(snapshot, problems, started_at)
-            if state == "running" and _template_matches(snapshot, started_at):
-                return WaitOutcome(True, problems=[], snapshot=snapshot, elapsed=time.monotonic() - begin,
-                                   superseded_by=superseded_by)
+            attachment = route_now()
+            refused = routes.problem(attachment) if attachment is not None and attachment.state == "refused" else None
+            if refused is not None:
+                return outcome(False, problems=[refused] + problems, superseded_by=superseded_by)
+            pods_ready = state == "running" and _template_matches(snapshot, started_at)
+            if pods_ready and (attachment is None or attachment.attached):
+                return outcome(True, problems=[], superseded_by=superseded_by)
             certain = diagnose.first_certain(problems)
             if certain is not None:
                 return WaitOutcome(False, problems=problems, snapshot=snapshot, elapsed=time.monotonic() - begin,
                                    superseded_by=superseded_by)
             if progress is not None and snapshot.deployment is not None:
                 text = describe(snapshot, started_at)
+                if pods_ready:
+                    text += ", waiting for the Gateway to accept the route"
                 if text != last_text:
                     progress(text)
                     last_text = text
     finally:
         stream.close()
-    return WaitOutcome(False, timed_out=True, problems=problems, snapshot=snapshot,
-                       elapsed=time.monotonic() - begin,
-                       last_seen=describe(snapshot, started_at) if snapshot.deployment is not None else "",
-                       superseded_by=superseded_by)
+    attachment = route_now()
+    if attachment is not None and not attachment.attached:
+        unconfirmed = routes.problem(attachment, timeout)
+        problems = [unconfirmed] + list(problems) if unconfirmed is not None else problems
+    return outcome(False, timed_out=True, problems=problems,
+                   last_seen=describe(snapshot, started_at) if snapshot.deployment is not None else "",
+                   superseded_by=superseded_by)
 
 
 def _template_matches(snapshot: Snapshot, started_at: str) -> bool:

@@ -233,18 +233,32 @@ def snapshot(root: Path) -> dict:
     return found
 
 
-def assert_refused_or_fine(result: CliResult, *, allow_success: bool = True) -> None:
-    """The bad-input property: success, or a non-zero exit with ONE stderr line
-    ``webservice: error: ...``; never a traceback or an internal error."""
+def assert_clean(result: CliResult) -> None:
+    """Whatever the verdict: never a traceback or an internal error; a success says at most
+    warnings on stderr, a refusal exactly ONE line ``webservice: error: ...``."""
     assert not TRACEBACK.search(result.err), result.err
     assert "internal error" not in result.err, result.err
     assert result.code != 1, result.err
     if result.code == 0:
-        assert allow_success, f"accepted: {result.out[:300]}"
         assert all(line.startswith("webservice: warning: ") for line in result.err_lines), result.err
         return
     assert len(result.err_lines) == 1, result.err
     assert result.err_lines[0].startswith("webservice: error: "), result.err
+
+
+def assert_verdict(result: CliResult, expected: str, what: object = "") -> None:
+    """The bad-input property with its oracle (``tests/hardening/oracles.py``): the input
+    must be accepted (exit 0), refused (one error line, non-zero), or, only where no simple
+    rule decides, either of the two cleanly."""
+    from tests.hardening import oracles
+
+    assert_clean(result)
+    if expected == oracles.ACCEPT:
+        assert result.code == 0, f"{what!r} must be accepted: {result.err}"
+    elif expected == oracles.REFUSE:
+        assert result.code != 0, f"{what!r} must be refused, was accepted: {result.out[:300]}"
+    else:
+        assert expected == oracles.EITHER, expected
 
 
 # --- end-to-end -------------------------------------------------------------------------------
@@ -356,7 +370,10 @@ def fake_kubectl(monkeypatch, tool_env, seen: list | None = None) -> None:
 
     monkeypatch.setattr(shell_mod, "subprocess", SimpleNamespace(Popen=FakeKubectl, PIPE=sp.PIPE,
                                                                  TimeoutExpired=sp.TimeoutExpired))
-    monkeypatch.setattr(shell_mod.os, "read", lambda fd, n: b"")
+    # webservice.shell's own view of os reads nothing from kubectl; os itself stays whole
+    os_view = SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
+    os_view.read = lambda fd, n: b""
+    monkeypatch.setattr(shell_mod, "os", os_view)
     for key, value in tool_env.env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("KUBECONFIG", tool_env.kubeconfig)
@@ -496,9 +513,34 @@ WEB = {"app.kubernetes.io/component": "web", "app.kubernetes.io/managed-by": "we
 
 
 def web_objects(standin) -> dict:
-    """Names of the webservice's own Deployment, Service and Ingress in the stand-in."""
+    """Names of the webservice's own Deployment, Service, Ingress and HTTPRoute in the stand-in."""
     out = {}
-    for kind in ("Deployment", "Service", "Ingress"):
+    for kind in ("Deployment", "Service", "Ingress", "HTTPRoute"):
         out[kind] = sorted(o["metadata"]["name"] for o in standin.objects(kind, standin.namespace)
                            if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in WEB.items()))
     return out
+
+
+# --- NFS lock semantics ----------------------------------------------------------------------
+# On NFS, Linux emulates flock() with a whole-file POSIX byte-range lock owned by the open
+# file (not the process), so an flock and a lockf on the same file conflict even inside one
+# process. Open-file-description locks (F_OFD_SETLK) have exactly that owner: the emulation
+# below makes fcntl.flock behave as on NFS.
+
+
+def nfs_flock(calls: list):
+    """A stand-in for ``fcntl.flock`` with NFS semantics; records each call in ``calls``."""
+    import fcntl
+    import struct
+
+    def flock(fd, operation):
+        calls.append(operation)
+        kind = fcntl.F_UNLCK if operation & fcntl.LOCK_UN else (
+            fcntl.F_WRLCK if operation & fcntl.LOCK_EX else fcntl.F_RDLCK)
+        command = fcntl.F_OFD_SETLK if operation & fcntl.LOCK_NB else fcntl.F_OFD_SETLKW
+        # struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks)
+        fcntl.fcntl(fd, command, struct.pack("hhqqi4x", kind, 0, 0, 0, 0))
+
+    return flock
+
+

@@ -17,8 +17,8 @@ import yaml
 
 from tests.hardening.conftest import TRACEBACK, manifest_state, run_in, web_objects
 
-RUNNING = {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}
-STOPPED = {"Deployment": [], "Service": [], "Ingress": []}
+RUNNING = {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": [], "HTTPRoute": ["mytool"]}
+STOPPED = {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}
 
 
 def _memory(standin) -> str | None:
@@ -224,3 +224,27 @@ def test_superseded_restart_stops_waiting(row, tool_env):
     row.case(2)
     assert time.monotonic() - began < 4, f"the superseded restart waited {time.monotonic() - began:.1f} s"
     assert code == 0, (code, err)
+
+
+# --- the tool's lock on NFS (issue 16, defect 1) ---------------------------------------------------
+
+
+def test_start_and_stop_on_nfs_lock_semantics(row, tool_env, monkeypatch):
+    """With flock behaving as on NFS (conflicting with POSIX locks on the same file), start
+    and stop must neither wait for their own lock nor fail after their changes were made:
+    one mechanism (lockf), taken once and passed down."""
+    import fcntl
+
+    from tests.hardening.conftest import nfs_flock
+
+    row.describe("concurrency", "start, restart and stop under NFS lock semantics: no self-deadlock")
+    calls: list = []
+    monkeypatch.setattr(fcntl, "flock", nfs_flock(calls))
+    for args in (("python3.11", "start"), ("restart", "--mem", "1Gi"), ("stop",)):
+        result = run_in(tool_env, *args)
+        row.case()
+        assert result.code == 0, (args, result.err)
+        assert "gave up" not in result.err
+    assert calls == []  # flock is never used
+    assert web_objects(tool_env.standin) == STOPPED
+    assert manifest_state(tool_env.home) is None

@@ -43,7 +43,7 @@ def _no_traceback(result) -> None:
 
 def _web_objects(standin) -> dict:
     out = {}
-    for kind in ("Deployment", "Service", "Ingress"):
+    for kind in ("Deployment", "Service", "Ingress", "HTTPRoute"):
         out[kind] = sorted(o["metadata"]["name"] for o in standin.objects(kind, standin.namespace)
                            if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "webservice")
     return out
@@ -53,10 +53,10 @@ def _converged(tool_env, command: str) -> None:
     """The end state of a successful ``command``."""
     objects = _web_objects(tool_env.standin)
     if command == "stop":
-        assert objects == {"Deployment": [], "Service": [], "Ingress": []}, objects
+        assert objects == {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}, objects
         assert manifest_state(tool_env.home) is None
     else:
-        assert objects == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}, objects
+        assert objects == {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": [], "HTTPRoute": ["mytool"]}, objects
         assert manifest_state(tool_env.home)["web"] == "python3.11"
 
 
@@ -351,3 +351,50 @@ def test_shell_around_kubectl(row, tool_env, monkeypatch, fault):
         assert "kubectl delete pod" in result.cleanup_problem
     else:
         assert result.deleted and not result.cleanup_problem
+
+
+# --- a later apply fails: the manifest still describes what was applied (issue 16, defect 3) ----
+
+
+def _memory_limit(standin) -> str:
+    deployment = standin.get("Deployment", standin.namespace, "mytool")
+    return deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+
+
+def test_restart_whose_later_apply_fails_leaves_the_manifest_true(row, tool_env, monkeypatch):
+    from webservice.cluster import Cluster
+
+    row.describe("faults", "restart --mem whose Service apply fails: the manifest records the applied "
+                           "--mem, and the next plain restart keeps it")
+    assert run_in(tool_env, "python3.11", "start").code == 0
+    monkeypatch.setattr(Cluster, "_sleep", lambda self, attempt, retry_after: time.sleep(0.01))
+    injected = tool_env.standin.add_fault(status=503, method="PATCH", nth=2, times=1000)
+    failed = run_in(tool_env, "restart", "--mem", "1Gi", env_extra={"WEBSERVICE_API_TIMEOUT": "2"})
+    row.case()
+    _no_traceback(failed)
+    assert injected.fired and failed.code == 7, failed.err
+    assert _memory_limit(tool_env.standin) == "1Gi"  # the Deployment was applied
+    assert manifest_state(tool_env.home)["memory"] == "1Gi"  # and the manifest says so
+    tool_env.standin.faults.clear()
+    again = run_in(tool_env, "restart")
+    row.case()
+    assert again.code == 0, again.err
+    assert _memory_limit(tool_env.standin) == "1Gi"  # not silently reverted to 512Mi
+    assert manifest_state(tool_env.home)["memory"] == "1Gi"
+
+
+def test_first_start_rolled_back_puts_the_manifest_back(row, tool_env, monkeypatch):
+    from webservice.cluster import Cluster
+
+    from webservice.state.manifest import MANIFEST_HEADER
+
+    # (a guard for the early manifest write above: a rolled-back start must not leave it behind)
+    row.describe("faults", "first start whose Service apply fails: Deployment deleted and the manifest as before")
+    (Path(tool_env.home) / "service.manifest").write_text(MANIFEST_HEADER + "version: 4\nother-tooling: {keep: me}\n")
+    monkeypatch.setattr(Cluster, "_sleep", lambda self, attempt, retry_after: time.sleep(0.01))
+    tool_env.standin.add_fault(status=503, method="PATCH", nth=2, times=1000)
+    failed = run_in(tool_env, "python3.11", "start", "--mem", "1Gi", env_extra={"WEBSERVICE_API_TIMEOUT": "2"})
+    row.case()
+    assert failed.code == 7 and "nothing was started" in failed.err, failed.err
+    assert tool_env.standin.get("Deployment", tool_env.standin.namespace, "mytool") is None
+    assert manifest_state(tool_env.home) == {"version": 4, "other-tooling": {"keep": "me"}}

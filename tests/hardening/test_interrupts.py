@@ -93,8 +93,8 @@ def test_interrupted(row, tool_env, command, phase, sig):
     assert last and STATE_WORDS.search(last[0]), err
     time.sleep(0.3)
     objects, manifest = web_objects(standin), manifest_state(tool_env.home)
-    everything = {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": ["mytool-subdomain"]}
-    nothing = {"Deployment": [], "Service": [], "Ingress": []}
+    everything = {"Deployment": ["mytool"], "Service": ["mytool"], "Ingress": [], "HTTPRoute": ["mytool"]}
+    nothing = {"Deployment": [], "Service": [], "Ingress": [], "HTTPRoute": []}
     # consistent: all of it and a manifest naming it, or none of it and no manifest
     if objects == everything:
         assert manifest and manifest.get("web") == "python3.11", manifest

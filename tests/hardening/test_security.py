@@ -9,9 +9,11 @@ import ast
 import base64
 import copy
 import html.parser
+import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -313,20 +315,23 @@ def test_shell_runs_kubectl_from_an_argument_list(row, tool_env, monkeypatch):
     assert argv[-len(HOSTILE):] == HOSTILE and argv[-len(HOSTILE) - 1] == "--"
 
 
-def test_runner_starts_servers_from_argument_lists(row, tmp_path, monkeypatch):
+def test_runner_starts_servers_from_argument_lists(row, tmp_path):
+    """The real runner starts a real program (it records the argv it got): every hostile
+    word arrives intact as one argument, and none of them was run by a shell."""
     from webservice.runner import cli as runner_cli
-    from webservice.runner import process
 
     row.describe("security", "runner: servers started from argument lists (generic type with hostile words)")
-    seen = []
-    monkeypatch.setattr(process, "supervise", lambda argv, **kw: seen.append((argv, kw)) or 0)
+    record = tmp_path / "record.py"
+    record.write_text("import json, sys\nopen(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))\n")
+    got = tmp_path / "argv.json"
+    hostile = [*HOSTILE, f"$(touch {tmp_path}/pwned)", f"`touch {tmp_path}/pwned2`", f"; touch {tmp_path}/pwned3"]
     env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TOOL_NAME": "mytool"}
-    code = runner_cli.run(["--type", "generic", "--port", "8000", "--", "sh", *HOSTILE], environ=env)
+    code = runner_cli.run(["--type", "generic", "--port", "8000", "--", sys.executable, str(record), str(got),
+                           *hostile], environ=env)
     row.case()
     assert code == 0
-    (argv, kw), = seen
-    assert isinstance(argv, list) and argv[0].endswith("/sh") and argv[1:] == HOSTILE
-    assert not kw.get("shell")
+    assert json.loads(got.read_text()) == hostile
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("pwned")]
 
 
 def test_no_shell_strings_anywhere_in_the_product(row):

@@ -18,7 +18,11 @@ For tests (``standin`` fixture):
   substring -> scenario), ``time_scale`` (real s per simulated s, default 0.01; 0: as fast
   as possible), ``pause()``/``resume()``, ``quota``/``limits`` (assign to replace) and
   ``set_quota(hard)``/``set_limits(max=, min=, default=, defaultRequest=)``,
-  ``field_validation`` (``"Strict"``), ``ingress_domains``, ``bookmark_interval`` (1 s;
+  ``field_validation`` (``"Strict"``), ``ingress_domains``, ``gateway`` (the Gateway
+  controller writing HTTPRoute status: ``gateway.mode`` ``"accept"``/``"none"``/``"gate"``
+  with ``gateway.release()``, ``gateway.gateways``, ``gateway.allowed_namespaces``; see
+  ``gateway.py``), ``webhook`` (None, or a ``webhook.WebhookClient`` reviewing
+  Ingress/HTTPRoute writes instead), ``bookmark_interval`` (1 s;
   watches with ``allowWatchBookmarks`` get a BOOKMARK that often and before a timeout), ``append_log(ns, pod, line,
   container=None)``, ``compact()`` (older resourceVersions give 410), ``add_fault(...)``
   (see ``server.Fault``), ``wait_for(predicate, timeout=10)``;
@@ -40,6 +44,7 @@ from . import admission, validation
 from .api import Api
 from .certs import PKI
 from .controller import Controller
+from .gateway import GatewayController
 from .errors import ApiError
 from .logs import LogStore
 from .pods import PodProcesses, pod_log, pod_stream
@@ -99,6 +104,7 @@ class StandIn:
         self.logs = LogStore(self.store.cond)
         self.api = Api(self)
         self.controller = Controller(self)
+        self.gateway = GatewayController(self)
         self.processes = PodProcesses(self)
         self.stop_event = threading.Event()
         self.requests: list = []
@@ -110,15 +116,18 @@ class StandIn:
         self.server = None
 
     def _defaults(self):
+        self.gateway.reset()
         self.scenario = "healthy"
         self.image_scenarios: dict[str, str] = {}
         self.time_scale = 0.01
         self.field_validation = "Strict"
         self.bookmark_interval = 1.0  # real seconds between BOOKMARKs to watches asking for them
         self.ingress_domains = ["toolforge.org"]
+        self.webhook = None  # a webhook.WebhookClient: Ingress/HTTPRoute writes are reviewed by it
         self.quota = dict(DEFAULT_QUOTA)
         self.limits = copy.deepcopy(DEFAULT_LIMITS)
         self.image_config = copy.deepcopy(IMAGE_CONFIG)
+        self.pod_policy = False  # True: Toolforge's Kyverno pod rule (tests/standin/kyverno.py)
 
     @property
     def quota(self) -> dict:
@@ -227,6 +236,10 @@ class StandIn:
 
     # -- helpers for the API and the controller --------------------------------------------
     def admit(self, res, ns, obj, display_name=None):
+        if res.kind == "Pod" and self.pod_policy:
+            from . import kyverno
+
+            kyverno.check_pod(obj, ns, display_name or (obj.get("metadata") or {}).get("name") or "")
         if res.kind == "Pod":
             admission.admit_pod(obj, self.store.list("LimitRange", ns), self.store.list("ResourceQuota", ns),
                                 self.store.list("Pod", ns), self.store.list("Service", ns), display_name)
@@ -234,6 +247,12 @@ class StandIn:
             admission.admit_service(obj, self.store.list("ResourceQuota", ns), self.store.list("Pod", ns),
                                     self.store.list("Service", ns))
         elif res.kind in ("Ingress", "HTTPRoute"):
+            self.admit_route(res, ns, obj, "CREATE")
+
+    def admit_route(self, res, ns, obj, operation, old=None):
+        if self.webhook is not None:
+            self.webhook.review(res, ns, obj, operation, old)
+        else:
             validation.ingress_admission(res, obj, ns, self.ingress_domains)
 
     def delete_object(self, res, obj, opts) -> dict | None:

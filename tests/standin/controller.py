@@ -1,5 +1,6 @@
 """Controller simulation: Deployment -> ReplicaSet -> Pods, garbage collection, quota
-status, and the simulated kubelet (``kubelet.PodSim``), on a simulated clock.
+status, HTTPRoute status (``gateway.GatewayController``), and the simulated kubelet
+(``kubelet.PodSim``), on a simulated clock.
 
 Runs in a background thread.  ``time_scale`` is real seconds per simulated second (0.01:
 a simulated minute takes 0.6 s); 0 means "as fast as possible": every tick jumps the
@@ -133,6 +134,7 @@ class Controller:
         self.render_pods()
         self.garbage_collect()
         self.quota_status()
+        self.s.gateway.reconcile()  # HTTPRoute status.parents (tests/standin/gateway.py)
 
     # -- pods ----------------------------------------------------------------------------
     def sync_pods(self):

@@ -63,7 +63,7 @@ class Verbs:
                 self._namespace_exists(ns)
                 self.s.admit(res, ns, obj)
             elif res.kind in ("Ingress", "HTTPRoute"):
-                validation.ingress_admission(res, obj, ns, self.s.ingress_domains)
+                self.s.admit_route(res, ns, obj, "UPDATE", old)
             key = (res.kind, ns or "", meta["name"])
             owners = self.s.owners.get(key, {}) if old is not None else {}
             owners = apply_owners if apply_owners is not None else patch.update_owners(old, obj, manager, owners)
