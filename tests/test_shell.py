@@ -128,6 +128,7 @@ def _shell_pods(standin):
     return standin.pods(**SHELL_LABELS)
 
 
+@pytest.mark.kubectl
 def test_shell_command_prints_and_returns_0(ws_env, standin):
     # webservice must set the attach protocol variable itself (kubectl 1.29 needs it)
     result = ws_env.run("python3.11", "shell", "--", "echo", "hello",
@@ -148,6 +149,7 @@ def test_shell_command_prints_and_returns_0(ws_env, standin):
     assert _shell_pods(standin) == []
 
 
+@pytest.mark.kubectl
 def test_shell_returns_the_commands_exit_status(ws_env, standin):
     result = ws_env.run("python3.11", "shell", "--", "sh", "-c", "echo oops >&2; exit 7")
     assert result.returncode == 7
@@ -155,6 +157,7 @@ def test_shell_returns_the_commands_exit_status(ws_env, standin):
     assert _shell_pods(standin) == []
 
 
+@pytest.mark.kubectl
 def test_shell_reads_stdin_when_not_on_a_terminal(ws_env, standin):
     result = ws_env.run("python3.11", "shell", "--", "tr", "a-z", "A-Z", input="piped text\n")
     assert (result.returncode, result.stdout) == (0, "PIPED TEXT\n")
@@ -211,6 +214,7 @@ class Terminal:
         raise AssertionError("webservice shell did not end")
 
 
+@pytest.mark.kubectl
 def test_interactive_shell_on_a_terminal(ws_env, standin):
     terminal = Terminal(ws_env, "python3.11", "shell")
     try:
@@ -233,6 +237,7 @@ def test_interactive_shell_on_a_terminal(ws_env, standin):
     assert _shell_pods(standin) == []
 
 
+@pytest.mark.kubectl
 def test_ctrl_c_during_a_command_still_deletes_the_pod(ws_env, standin):
     process = ws_env.popen("python3.11", "shell", "--", "sleep", "60")
     try:
@@ -261,6 +266,7 @@ def test_kubectl_missing_is_one_clear_line(ws_env, standin):
     assert standin.requests == []  # found out before talking to the cluster
 
 
+@pytest.mark.kubectl
 def test_no_type_anywhere_opens_a_shell_of_the_default_type(ws_env, standin):
     """Like the old command (and like start): no type on the command line, in the
     template or in the manifest means the site's default type, with a warning."""

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 NS = "tool-mytool"
@@ -64,13 +65,9 @@ def test_ws_env_kubeconfig_works_for_the_client_in_a_subprocess(ws_env, standin)
     assert standin.requests[-1].user == "mytool"
 
 
+@pytest.mark.kubectl  # skipped when kubectl is not installed (tests/conftest.py)
 def test_ws_env_kubeconfig_works_for_kubectl(ws_env, standin):
-    import shutil
-
-    import pytest
     from tests.standin.fixtures import KUBECTL
-    if not (os.path.exists(KUBECTL) or shutil.which("kubectl")):
-        pytest.skip("kubectl is not installed")
     r = subprocess.run([KUBECTL, "get", "configmaps"], env=ws_env.env, cwd="/", capture_output=True, text=True,
                        timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr

@@ -16,8 +16,7 @@ from tests.standin.fixtures import KUBECTL
 NS = "tool-mytool"
 IMAGE = "docker-registry.tools.wmflabs.org/toolforge-python311-sssd-web:latest"
 
-pytestmark = pytest.mark.skipif(not (os.path.exists(KUBECTL) or shutil.which("kubectl")),
-                                reason="kubectl is not installed")
+pytestmark = pytest.mark.kubectl  # skipped when kubectl is not installed (tests/conftest.py)
 
 CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "labels": {"app": "x"}},
       "data": {"a": "1"}}

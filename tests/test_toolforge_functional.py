@@ -86,6 +86,7 @@ def test_start_without_a_type_starts_the_default_php74(bats):
     bats.assert_line("webservice of type php7.4 is running", partial=True)
 
 
+@pytest.mark.kubectl
 def test_shell_starts_and_echoes(bats):
     token = f"{os.getpid()}-token"
     bats.run("php7.4", "shell", "--", "echo", token).assert_success()

@@ -36,6 +36,7 @@ PACKAGES = {
     "npm": "npm",
     "nginx": "nginx-light (or nginx)",
     "python3-venv": "python3-venv",
+    "mod_deflate": "lighttpd-mod-deflate",
 }
 SBIN_PATH = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -44,6 +45,8 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 def which(program: str) -> str | None:
     if program == "uwsgi-python3":
         return "/usr/lib/uwsgi/plugins/python3_plugin.so" if os.path.exists("/usr/lib/uwsgi/plugins/python3_plugin.so") else None
+    if program == "mod_deflate":
+        return "/usr/lib/lighttpd/mod_deflate.so" if os.path.exists("/usr/lib/lighttpd/mod_deflate.so") else None
     if program == "python3-venv":
         if not os.path.exists(SYSTEM_PYTHON):
             return None

@@ -106,3 +106,35 @@ def test_uwsgi_plain_with_the_tools_ini(home, servers):
     data = json.loads(get(server.port, "/plain").body)
     assert data["path_info"] == "/plain" and data["port"] == str(server.port)
     server.stop()
+
+
+OTHER = """\
+def app(environ, start_response):  # the runner gives --callable app, for every mount
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("other app " + environ["SCRIPT_NAME"] + " " + environ["PATH_INFO"]).encode()]
+"""
+DATA = Path(__file__).resolve().parent.parent / "data" / "runner" / "uwsgi"
+
+
+def test_apps_mounted_in_uwsgi_ini_are_routed_by_path(py_home, servers):
+    """``mount =`` in ~/www/python/uwsgi.ini: uWSGI picks the app by SCRIPT_NAME, which it
+    sets only with --manage-script-name (the old launcher always gave it)."""
+    (py_home / "www" / "python" / "src" / "other.py").write_text(OTHER)
+    (py_home / "www" / "python" / "uwsgi.ini").write_text((DATA / "mounts.ini").read_text())
+    server = servers.runner(["--type", "uwsgi-python"], py_home)
+    data = json.loads(get(server.port, "/mytool/x?y=1").body)
+    assert (data["script_name"], data["path_info"], data["query"]) == ("/mytool", "/x", "y=1")
+    r = get(server.port, "/ws/socket")
+    assert r.status == 200 and r.text == "other app /ws /socket", r
+    server.stop()
+
+
+def test_uwsgi_plain_mount_is_routed_by_path(home, servers):
+    support.require("uwsgi", "uwsgi-python3")
+    (home / "app").mkdir()
+    (home / "app" / "main.py").write_text(APP)
+    (home / "uwsgi.ini").write_text((DATA / "plain.ini").read_text().replace("@HOME@", str(home)))
+    server = servers.runner(["--type", "uwsgi-plain"], home)
+    data = json.loads(get(server.port, "/mytool/page").body)
+    assert (data["script_name"], data["path_info"]) == ("/mytool", "/page")
+    server.stop()

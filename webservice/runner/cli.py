@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 
 from webservice.runner import process
@@ -137,6 +138,7 @@ def run(argv: list[str] | None = None, environ: dict | None = None) -> int:
     ctx = make_context(args, extra, environ)
     ctx.dry_run = args.dry_run
     grace = stop_timeout(environ)
+    keep = False
     try:
         launch = TYPES[ctx.type](ctx)
         for warning in launch.warnings:
@@ -151,11 +153,16 @@ def run(argv: list[str] | None = None, environ: dict | None = None) -> int:
                 print(content, end="" if content.endswith("\n") else "\n")
             return 0
         _write_files(launch.files)
+        if launch.preflight:
+            check = subprocess.run(launch.preflight, cwd=launch.cwd, env=launch.env, capture_output=True, text=True, errors="replace", pass_fds=launch.pass_fds)
+            if check.returncode != 0:
+                keep = True  # the message names a generated file: leave it there
+                raise RunnerError(launch.explain(check.stderr) if launch.explain else f"{launch.preflight[0]} refused: {check.stderr.strip()}")
         _say(f"{ctx.type} for the tool {ctx.tool} on port {ctx.port}{where}: {launch.description}")
         _say("running: " + " ".join(launch.argv))
         return process.supervise(launch.argv, cwd=launch.cwd, env=launch.env, pass_fds=launch.pass_fds, grace=grace, stop_signal=launch.stop_signal, stop_escalate=launch.stop_escalate)
     finally:
-        if ctx.runtime_dir:
+        if ctx.runtime_dir and not keep:
             shutil.rmtree(ctx.runtime_dir, ignore_errors=True)
 
 

@@ -20,6 +20,7 @@ import signal
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from typing import Callable
 
 PREFIX_ENV = "WEBSERVICE_PATH_PREFIX"
 
@@ -171,7 +172,9 @@ class Launch:
     ``pass_fds`` are file descriptors the child inherits (see ``Context.output_fd``);
     ``stop_signal`` is what the server gets when the runner gets SIGTERM;
     ``stop_escalate``: seconds after which the server's other processes still running are
-    killed (see ``process.supervise``).
+    killed (see ``process.supervise``);
+    ``preflight``: a check run (output captured) before the start: when it fails the
+    runner does not start, says ``explain(check's stderr)`` and keeps the generated files.
     """
 
     argv: list[str]
@@ -183,3 +186,5 @@ class Launch:
     warnings: list[str] = field(default_factory=list)
     stop_signal: int = signal.SIGTERM
     stop_escalate: float | None = None
+    preflight: list[str] | None = None
+    explain: Callable[[str], str] | None = None

@@ -9,8 +9,9 @@ The options are given on the command line, not in a generated file: no quoting i
 and nothing written at all. uWSGI logs (requests included) to stderr, and points the
 application's stdout there too.
 
-In legacy-path mode (a prefix ``/<tool>``) the app is mounted at ``/<tool>`` with
-``manage-script-name``: a request for ``/<tool>/x?y`` reaches it with
+``--manage-script-name`` is always given (as the old launcher did), so that apps mounted
+with ``mount = /x=app.py`` in ``uwsgi.ini`` are routed by path. In legacy-path mode (a
+prefix ``/<tool>``) the app is mounted at ``/<tool>``: a request for ``/<tool>/x?y`` reaches it with
 ``SCRIPT_NAME=/<tool>``, ``PATH_INFO=/x``, ``REQUEST_URI=/<tool>/x?y`` (so Flask's
 ``url_for`` builds prefixed links), and uWSGI's internal routing answers ``/<tool>`` and
 ``/<tool>?q`` with a 302 redirect to ``/<tool>/`` and ``/<tool>/?q``. For
@@ -55,6 +56,9 @@ def _common(ctx: Context) -> list[str]:
         "--master",
         "--die-on-term",  # SIGTERM stops uWSGI (without it, uWSGI 2.0 reloads)
         "--buffer-size", "32768",  # the wiki cookies outgrow the default 4 KiB
+        # always, as the old launcher did: apps mounted with "mount = /x=app.py" in
+        # uwsgi.ini are chosen by SCRIPT_NAME, which uWSGI sets only with it
+        "--manage-script-name",
     ]
 
 
@@ -76,7 +80,7 @@ def prepare_python(ctx: Context) -> Launch:
     if os.path.isdir(venv):
         argv += ["--virtualenv", venv]
     if ctx.prefix:
-        argv += ["--manage-script-name", "--mount", f"{ctx.prefix}=app.py", *_redirect(ctx.prefix)]
+        argv += ["--mount", f"{ctx.prefix}=app.py", *_redirect(ctx.prefix)]
     else:
         argv += ["--wsgi-file", "app.py"]
     ini = ctx.path("www", "python", "uwsgi.ini")
