@@ -309,18 +309,29 @@ def run_in(tool_env, *args, env_extra: dict | None = None, limit: float = 60.0) 
 
 
 def cut_streams(standin, monkeypatch, *, path: str, how: str = "end", after: int = 0, times: int = 1,
-                query: str | None = "watch"):
+                query: str | None = "watch", hold_after_write: str | None = None):
     """Make the stand-in end (``how="end"``) or drop (``"drop"``) the next ``times`` streamed
     answers (watches, log follows) whose path contains ``path``, after ``after`` chunks.
-    Returns a list that gets one entry per stream cut."""
+    Returns a list that gets one entry per stream cut.
+
+    ``hold_after_write``: a path fragment (e.g. ``"/deployments"``). The simulation pauses at
+    the first write (POST/PUT/PATCH/DELETE) to such a path and resumes only once the first
+    stream to be cut is open. So the change the client waits for cannot complete before its
+    watch is there to be cut: the fault applies however loaded the machine is."""
     original = standin.api.handle
-    state = {"left": times}
+    state = {"left": times, "held": False}
     cut: list = []
 
     def handle(req):
+        if (hold_after_write and not state["held"] and hold_after_write in req.path
+                and req.method.upper() in ("POST", "PUT", "PATCH", "DELETE")):
+            state["held"] = True
+            standin.pause()
         resp = original(req)
         if (resp.stream is not None and path in req.path and state["left"] > 0
                 and (query is None or query in req.query)):
+            if state["left"] == times and state["held"]:
+                standin.resume()  # the watch exists: now let the change happen
             state["left"] -= 1
             inner = resp.stream
 
@@ -344,6 +355,7 @@ def cut_streams(standin, monkeypatch, *, path: str, how: str = "end", after: int
         return resp
 
     monkeypatch.setattr(standin.api, "handle", handle)
+    monkeypatch.setattr(standin.controller, "paused", standin.controller.paused)  # never left paused
     return cut
 
 

@@ -109,7 +109,10 @@ STREAMS = {
 def test_watch_faults_are_resumed(row, tool_env, monkeypatch, command, fault):
     row.describe("faults", f"{fault}: {command} resumes the watch and succeeds")
     _prepare(tool_env, command)
-    cut = cut_streams(tool_env.standin, monkeypatch, path="/pods", times=2, **STREAMS[fault])
+    # the Deployment's change waits for the pods watch: the fault applies however fast the
+    # simulation is compared with the client (a busy CI machine once let the start finish first)
+    cut = cut_streams(tool_env.standin, monkeypatch, path="/pods", times=2, hold_after_write="/deployments",
+                      **STREAMS[fault])
     result = run_in(tool_env, *_args(command))
     row.case()
     _no_traceback(result)
