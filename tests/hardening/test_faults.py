@@ -304,9 +304,14 @@ def test_logs_follow_survives(row, tool_env, monkeypatch, fault):
         out = []
         reader = threading.Thread(target=lambda: out.extend(process.stdout), daemon=True)
         reader.start()
-        time.sleep(1.0)
+        # wait for the stand-in to see logs -f following (again, after a cut stream), not for
+        # the clock: a loaded machine may take seconds to start the subprocess
+        follows = 2 if fault.startswith("log stream") else 1
+        standin.wait_for(lambda: process.poll() is not None or len(
+            [r for r in standin.requests_for("GET", "/log") if r.query.get("follow") == "true"]) >= follows,
+            timeout=60, message="logs -f never followed the pod's log")
         standin.append_log(standin.namespace, pod, "after the fault")
-        deadline = time.monotonic() + 8
+        deadline = time.monotonic() + 60  # an upper bound only: the loop ends when the line is seen
         while time.monotonic() < deadline and not any("after the fault" in line for line in out):
             if process.poll() is not None:
                 break
