@@ -128,7 +128,7 @@ def test_damaged_kubeconfigs_are_one_clear_error(tmp_path, content, match):
     began = time.monotonic()
     with pytest.raises(errors.KubeconfigError, match=match):
         Cluster.connect(tool(), kubeconfig=[path])
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 20  # a hang, not a slow machine
 
 
 def test_unusable_inline_certificate_is_named_once(tmp_path):
@@ -323,7 +323,7 @@ def test_silent_server_times_out(standin, tmp_path):
     begin = time.monotonic()
     with pytest.raises(errors.ConnectionFailedError) as caught:
         c.list("Pod")
-    assert time.monotonic() - begin < 5
+    assert time.monotonic() - begin < 30  # a hang, not a slow machine
     assert server in caught.value.message
     listener.close()
 
@@ -380,14 +380,10 @@ def test_debug_logs_requests_without_credentials(standin, tmp_path, capsys):
 def test_watch_starts_with_current_objects_then_changes(cluster, standin):
     cluster.apply(configmap("before"))
     seen = []
-
-    def later():
-        time.sleep(0.3)
-        standin.create(configmap("after"), namespace="tool-mytool")
-
-    threading.Thread(target=later, daemon=True).start()
-    for kind_of, obj in cluster.watch("ConfigMap", label_selector=selector(), timeout=5):
+    for kind_of, obj in cluster.watch("ConfigMap", label_selector=selector(), timeout=30):
         seen.append((kind_of, obj["metadata"]["name"]))
+        if seen == [("ADDED", "before")]:  # the watch is there: now the change
+            standin.create(configmap("after"), namespace="tool-mytool")
         if ("ADDED", "after") in seen:
             break
     assert seen[0] == ("ADDED", "before") and ("ADDED", "after") in seen
@@ -397,7 +393,7 @@ def test_watch_from_version_ticks_and_ends_at_timeout(cluster, standin):
     _, version = cluster.list("ConfigMap")
     begin = time.monotonic()
     got = list(cluster.watch("ConfigMap", resource_version=version, timeout=1.2, tick=0.5))
-    assert 1.0 <= time.monotonic() - begin < 4
+    assert 1.0 <= time.monotonic() - begin < 30
     assert got and all(item == (None, None) for item in got)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.standin.fixtures import deliver
 from webservice.objects import selector
 
 OUR_TRACEBACK = re.compile(r'File "[^"]*/(webservice|urllib3|kubernetes|click|yaml)/')
@@ -524,25 +525,29 @@ def test_interrupted_before_any_change_says_nothing_changed(env, command, sig, c
         start_healthy(env)
     before = (manifest(env), web_objects(env))
     path = "/limitranges" if command == "start" else "/services"
-    env.standin.add_fault(action="delay", delay=1.0, method="GET", path=path, times=1)
+    held = env.standin.add_fault(action="hold", method="GET", path=path, times=1)
     env.standin.clear_requests()
     process = env.popen(*(["python3.11", "start"] if command == "start" else ["stop"]))
-    env.standin.wait_for(lambda: env.standin.requests_for("GET", path), timeout=20)
-    time.sleep(0.2)
-    process.send_signal(sig)
-    out, err = process.communicate(timeout=20)
+    try:
+        assert held.arrived.wait(60), "the command never sent the request to hold"
+        deliver(process, sig)
+        out, err = process.communicate(timeout=60)
+    finally:
+        held.release()
     assert process.returncode == code, (process.returncode, err)
     assert "nothing was changed" in err.splitlines()[-1] and "Traceback" not in err
     assert (manifest(env), web_objects(env)) == before
 
 
 def test_sigterm_while_applying_finishes_the_changes_then_exits_143(env):
-    env.standin.add_fault(action="delay", delay=1.0, method="PATCH", path="/services/", times=1)
+    held = env.standin.add_fault(action="hold", method="PATCH", path="/services/", times=1)
     process = env.popen("python3.11", "start")
-    env.standin.wait_for(lambda: env.standin.requests_for("PATCH", "/services/"), timeout=20)
-    time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=20)
+    try:
+        assert held.arrived.wait(60), "the start never applied its Service"
+        deliver(process, signal.SIGTERM)  # while the Service apply is in flight
+    finally:
+        held.release()
+    out, err = process.communicate(timeout=60)
     assert process.returncode == 143, (process.returncode, err)
     assert "keeps coming up" in err.splitlines()[-1]
     assert manifest(env)["web"] == "python3.11" and web_objects(env)["HTTPRoute"] == ["mytool"]
@@ -581,30 +586,32 @@ def test_stop_held_while_listing_and_a_start_end_running_or_stopped(env):
 def test_a_restart_superseded_by_another_follows_the_newer_rollout(env):
     start_healthy(env)
     env.standin.clear_requests()
-    env.standin.add_fault(action="delay", delay=2.0, method="GET", path="/deployments",
-                          match=lambda r: "watch" in r.query, times=1)
-    first = env.popen("restart", "--timeout", "8")
-    env.standin.wait_for(lambda: [r for r in env.standin.requests_for("GET", "/deployments") if "watch" in r.query],
-                         timeout=20)
-    time.sleep(1.1)  # another second: another template
-    assert run(env, "restart").returncode == 0
-    began = time.monotonic()
-    code = first.wait(timeout=30)
+    held = env.standin.add_fault(action="hold", method="GET", path="/deployments",
+                                 match=lambda r: "watch" in r.query, times=1)
+    first = env.popen("restart", "--timeout", "60")
+    try:
+        assert held.arrived.wait(60), "the first restart never watched"
+        time.sleep(1.1)  # another second: another template (restart stamps the template in seconds)
+        assert run(env, "restart").returncode == 0  # runs to the end while the first's watch is held
+    finally:
+        held.release()
+    code = first.wait(timeout=120)
     assert code == 0, first.stderr.read()
-    assert time.monotonic() - began < 4
     assert "another restart replaced" in first.stdout.read() + first.stderr.read()
 
 
 def test_start_notices_a_stop_that_came_before_its_watch(env):
-    env.standin.add_fault(action="delay", delay=2.0, method="GET", path="/deployments",
-                          match=lambda r: "watch" in r.query, times=1)
-    start = env.popen("python3.11", "start", "--timeout", "8")
-    env.standin.wait_for(lambda: [r for r in env.standin.requests_for("GET", "/deployments") if "watch" in r.query],
-                         timeout=20)
-    assert run(env, "stop").returncode == 0
-    began = time.monotonic()
-    assert start.wait(timeout=30) == 5
-    assert time.monotonic() - began < 4 and "stopped" in start.stderr.read()
+    held = env.standin.add_fault(action="hold", method="GET", path="/deployments",
+                                 match=lambda r: "watch" in r.query, times=1)
+    start = env.popen("python3.11", "start", "--timeout", "60")
+    try:
+        assert held.arrived.wait(60), "the start never watched"
+        assert run(env, "stop").returncode == 0  # the whole stop, while start's watch is held
+    finally:
+        held.release()
+    assert start.wait(timeout=120) == 5
+    err = start.stderr.read()
+    assert "stopped" in err and "within" not in err, err  # it said so, not after its timeout
 
 
 def test_spinner_on_a_terminal(env):

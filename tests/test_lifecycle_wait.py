@@ -112,10 +112,8 @@ def test_a_superseded_rollout_is_followed_to_the_newer_one():
         ("ADDED", pod("newer", started_at=NEWER)),
         ("MODIFIED", pod("newer", started_at=NEWER, ready=True)),
     ]
-    began = time.monotonic()
     outcome = wait.wait_ready(Scripted(steps), started_at=OURS, timeout=3, generation=2)
-    assert outcome.ready and outcome.superseded_by == NEWER
-    assert time.monotonic() - began < 1
+    assert outcome.ready and outcome.superseded_by == NEWER and not outcome.timed_out
 
 
 def test_an_older_template_seen_before_our_apply_is_not_followed():
@@ -128,10 +126,9 @@ def test_an_older_template_seen_before_our_apply_is_not_followed():
 def test_a_deployment_deleted_before_the_watch_began_ends_the_wait_as_stopped():
     cluster = Scripted([("ADDED", pod("new", deleting=True)), lambda: time.sleep(0.05), (None, None)],
                        deployment_exists=False)
-    began = time.monotonic()
     outcome = wait.wait_ready(cluster, started_at=OURS, timeout=5, name="mytool")
     assert outcome.stopped and not outcome.timed_out
-    assert cluster.gets == 1 and time.monotonic() - began < 1
+    assert cluster.gets == 1
 
 
 def test_a_quiet_second_with_the_deployment_still_there_goes_on_waiting():

@@ -304,8 +304,7 @@ def _complete(words: str, cword: int) -> tuple[list[str], float]:
 
 def test_click_completion_of_st_offers_start_status_stop_quickly():
     offered, elapsed = _complete("webservice st", 1)
-    assert sorted(offered) == ["start", "status", "stop"]
-    assert elapsed < 3.0, f"completion took {elapsed:.2f}s"
+    assert sorted(offered) == ["start", "status", "stop"]  # speed: bench/bench.py measures it
 
 
 def test_click_completion_offers_type_names_offline(tmp_path):
@@ -351,7 +350,6 @@ def test_bash_completion(webservice_on_path):
     _need(COMPLETIONS / "webservice.bash")
     offered, elapsed = _bash_complete(webservice_on_path, "webservice", "st")
     assert sorted(offered) == ["start", "status", "stop"]
-    assert elapsed < 3.0, f"bash completion of 'webservice st' took {elapsed:.2f}s"
     types, _ = _bash_complete(webservice_on_path, "webservice", "start", "python3")
     assert "python3.11" in types
     assert _bash_complete(webservice_on_path, "webservice", "python3.11", "re")[0] == ["restart"]

@@ -110,7 +110,7 @@ def test_run_kubectl_holds_and_passes_on_termination_signals(signum):
     with HeldSignals() as signals:
         code = run_kubectl(["sleep", "30"], dict(os.environ), signals)
     assert signals.first == signum  # this process lived on to clean up
-    assert code == 128 + signum and time.monotonic() - started < 5  # kubectl got it at once
+    assert code == 128 + signum and time.monotonic() - started < 25  # kubectl got it (not its 30 s sleep)
     assert signal.getsignal(signum) is not signals._handler  # restored afterwards
 
 

@@ -123,23 +123,23 @@ def test_watch_events_and_timeout(core, standin):
     seen = []
 
     def writer():
-        time.sleep(0.2)
         core.create_namespaced_config_map(NS, {"metadata": {"name": "new", "labels": {"w": "1"}}})
         core.patch_namespaced_config_map("new", NS, {"data": {"k": "v"}})
         core.patch_namespaced_config_map("pre", NS, {"metadata": {"labels": {"w": "2"}}})  # leaves selector
         core.delete_namespaced_config_map("new", NS)
     t = threading.Thread(target=writer)
-    t.start()
     start = time.monotonic()
     for ev in watch.Watch().stream(core.list_namespaced_config_map, NS, label_selector="w=1",
-                                   timeout_seconds=1, _request_timeout=10):
+                                   timeout_seconds=3, _request_timeout=30):
         seen.append((ev["type"], ev["object"].metadata.name))
+        if len(seen) == 1:
+            t.start()  # the watch is there (its first event came): now the changes
     t.join()
-    assert 0.9 < time.monotonic() - start < 5
+    assert time.monotonic() - start >= 2.9  # the server kept the watch open for timeoutSeconds
     assert seen == [("ADDED", "pre"), ("ADDED", "new"), ("MODIFIED", "new"), ("DELETED", "pre"),
                     ("DELETED", "new")]
     req = standin.requests_for("GET", "/configmaps")[0]
-    assert req.query["watch"] in ("True", "true") and req.query["timeoutSeconds"] == "1"
+    assert req.query["watch"] in ("True", "true") and req.query["timeoutSeconds"] == "3"
 
 
 def test_watch_from_resource_version_and_expired(core, standin):

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests.hardening.conftest import TRACEBACK, manifest_state, run_in, web_objects
+from tests.standin.fixtures import deliver
 
 # (request the phase waits on, hold it with a delay?)
 PHASES = {
@@ -65,9 +66,10 @@ def test_interrupted(row, tool_env, command, phase, sig):
     started_before = _started_at(standin)
     method, path, hold = PHASES[command][phase]
     watch_only = "waiting" in phase
-    if hold:
-        standin.add_fault(action="delay", delay=1.0, method=method, path=path, times=1,
-                          match=(lambda r: "watch" in r.query) if watch_only else None)
+    held = None
+    if hold:  # the request waits for the test: the signal lands while it is in flight
+        held = standin.add_fault(action="hold", method=method, path=path, times=1,
+                                 match=(lambda r: "watch" in r.query) if watch_only else None)
     if watch_only:
         standin.time_scale = 0.2  # slow pods: the wait lasts
         if command != "stop":
@@ -78,11 +80,16 @@ def test_interrupted(row, tool_env, command, phase, sig):
     try:
         def seen():
             return [r for r in standin.requests_for(method, path) if not watch_only or "watch" in r.query]
-        standin.wait_for(seen, timeout=20, message=f"{method} {path} not seen")
-        time.sleep(0.2)
-        process.send_signal(getattr(signal, sig))
-        out, err = process.communicate(timeout=30)
+        standin.wait_for(seen, timeout=60, message=f"{method} {path} not seen")
+        if held is not None:
+            assert held.arrived.wait(60), f"{method} {path} was not held"
+        deliver(process, getattr(signal, sig))
+        if held is not None:
+            held.release()
+        out, err = process.communicate(timeout=60)
     finally:
+        if held is not None:
+            held.release()
         if process.poll() is None:
             process.kill()
             process.communicate()

@@ -193,6 +193,8 @@ class StandIn:
 
     def stop(self):
         self.stop_event.set()
+        for fault in self.faults:
+            fault.release()
         with self.store.cond:
             self.store.cond.notify_all()
         self.controller.stop()
@@ -214,6 +216,8 @@ class StandIn:
             self.controller.reset()
             self.owners.clear()
             self.requests.clear()
+            for fault in self.faults:
+                fault.release()  # a request still held by a test that ended
             self.faults.clear()
             self.controller_errors.clear()
             self.handler_errors.clear()

@@ -156,6 +156,26 @@ class WsEnv:
         return subprocess.Popen(self.command(*args), env=self._env(env_extra), cwd=cwd or self.home, **kw)
 
 
+def deliver(process: subprocess.Popen, sig: int, timeout: float = 30.0) -> None:
+    """Send ``sig`` to ``process`` and return once the kernel has delivered it (it is no
+    longer pending in /proc/<pid>/status), so that a test can then release a held request
+    knowing the handler runs first. Returns at once if the process has exited."""
+    import time
+
+    process.send_signal(sig)
+    bit = 1 << (sig - 1)
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{process.pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            return
+        if not any(int(fields.get(k, "0").strip() or "0", 16) & bit for k in ("SigPnd", "ShdPnd")):
+            return
+        time.sleep(0.005)
+
+
 @pytest.fixture
 def ws_env(standin, tmp_path):
     return WsEnv(standin, tmp_path)

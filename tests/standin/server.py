@@ -54,7 +54,9 @@ class Fault:
     (substring) and ``match`` (a predicate over the RecordedRequest) with ``action``:
     ``"status"`` (an error ``Status`` with ``status`` code, e.g. 500/503/429, and an
     optional ``Retry-After``), ``"drop"`` (close the connection without answering) or
-    ``"delay"`` (sleep ``delay`` seconds, then answer normally)."""
+    ``"delay"`` (sleep ``delay`` seconds, then answer normally) or ``"hold"`` (set ``arrived``,
+    then answer normally once the test calls ``release()``: the stand-in waits for the test,
+    not the test for the clock; released at the latest when the stand-in is reset)."""
 
     action: str = "status"
     status: int = 503
@@ -67,6 +69,11 @@ class Fault:
     retry_after: int | None = None
     seen: int = 0
     fired: int = 0
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
     def applies(self, rec: RecordedRequest) -> bool:
         if self.method and rec.method != self.method.upper():
@@ -179,6 +186,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if fault.action == "delay":
                 time.sleep(fault.delay)
+            elif fault.action == "hold":
+                fault.arrived.set()
+                fault.released.wait(120)
             else:
                 rec.status = fault.status
                 status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
