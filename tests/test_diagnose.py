@@ -264,7 +264,7 @@ def test_event_times_old_and_new_styles():
     assert diagnose.event_time({"lastTimestamp": None, "eventTime": "2027-01-15T08:00:00.500000Z"}) == NOW + 0.5
     assert diagnose.event_time({"series": {"lastObservedTime": "2027-01-15T08:00:01.000000Z"},
                                 "eventTime": "2027-01-15T08:00:00.000000Z"}) == NOW + 1
-    assert diagnose.parse_time("garbage") is None
+    assert diagnose.parse_time("garbage") is None  # the one parser (webservice.text), used here
 
 
 def test_pod_info():

@@ -24,11 +24,7 @@ from webservice.errors import (
     ServerError,
 )
 from webservice.policy import parse_denial
-
-
-def _short(text: object, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+from webservice.text import shorten
 
 
 def _status_message(body: bytes | str) -> tuple[str, str, dict]:
@@ -38,10 +34,10 @@ def _status_message(body: bytes | str) -> tuple[str, str, dict]:
     try:
         status = json.loads(body)
     except ValueError:
-        return _short(body or "no details"), "", {}
+        return shorten(body or "no details"), "", {}
     if isinstance(status, dict):
-        return _short(status.get("message") or body), str(status.get("reason") or ""), status.get("details") or {}
-    return _short(body), "", {}
+        return shorten(status.get("message") or body), str(status.get("reason") or ""), status.get("details") or {}
+    return shorten(body), "", {}
 
 
 def _full_message(body: bytes | str) -> str:
@@ -121,7 +117,7 @@ def _connection_error(exc: BaseException, server: str, timeout: float) -> Cluste
                 hint="check the certificate-authority in your kubeconfig; if it persists, ask on #wikimedia-cloud",
             )
         if "hostname" in text.lower() or "match" in text.lower():
-            return ConnectionFailedError(f"the certificate of {server} is not valid for that name ({_short(text, 160)})",
+            return ConnectionFailedError(f"the certificate of {server} is not valid for that name ({shorten(text, 160)})",
                                          hint="check the server URL in your kubeconfig")
         if isinstance(exc, ssl.SSLEOFError) or "EOF" in text or "reset by peer" in text.lower():
             # closed mid-handshake (a restarting server): a dropped connection, retried
@@ -130,7 +126,7 @@ def _connection_error(exc: BaseException, server: str, timeout: float) -> Cluste
                 hint="the API server may be restarting; try again in a minute",
             )
         return AuthenticationError(
-            f"the TLS handshake with {server} failed ({_short(text, 160)})",
+            f"the TLS handshake with {server} failed ({shorten(text, 160)})",
             hint="the client certificate may have expired or been refused; Toolforge renews it "
             "automatically: wait a few minutes and try again",
         )
@@ -146,7 +142,7 @@ def _connection_error(exc: BaseException, server: str, timeout: float) -> Cluste
     if "Name or service not known" in text or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
         return ConnectionFailedError(f"cannot find the Kubernetes API server {server} (name resolution failed)",
                                      hint="check the server URL in your kubeconfig and your network")
-    return ConnectionFailedError(f"the connection to the Kubernetes API at {server} failed ({_short(text, 160)})",
+    return ConnectionFailedError(f"the connection to the Kubernetes API at {server} failed ({shorten(text, 160)})",
                                  hint="check your network and try again")
 
 

@@ -120,7 +120,9 @@ def _family(name: str) -> str:
 
 
 def _prog() -> str:
-    return "toolforge webservice" if os.environ.get("TOOLFORGE_CLI") else "webservice"
+    from webservice.conventions import program_name
+
+    return program_name()
 
 
 @dataclass(frozen=True)

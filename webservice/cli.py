@@ -32,7 +32,9 @@ VALUE_OPTIONS = {
 
 
 def prog_name() -> str:
-    return "toolforge webservice" if os.environ.get("TOOLFORGE_CLI") else "webservice"
+    from webservice.conventions import program_name
+
+    return program_name()
 
 
 def normalise_argv(argv: list[str]) -> tuple[list[str], tuple[str, ...] | None]:
@@ -228,12 +230,9 @@ def cli():
 
 def _request(action: str, ctx: click.Context, **kwargs) -> "Request":
     from webservice.request import Request
+    from webservice.spec import check_backend
 
-    if kwargs.get("backend") == "gridengine":
-        raise UsageError(
-            "the grid engine backend is retired: webservices run on Kubernetes only",
-            hint="drop '--backend gridengine'",
-        )
+    check_backend(kwargs.get("backend"))
     ignored = _ignored(action, kwargs)
     kwargs.pop("canonical", None)
     kwargs.pop("release", None)

@@ -60,7 +60,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlencode, urlsplit
 
-from webservice.apierrors import _connection_error, _not_sent, _short, is_tls_failure, translate_http_error
+from webservice.apierrors import _connection_error, _not_sent, is_tls_failure, translate_http_error
+from webservice.text import shorten
 from webservice.apiresources import KINDS, api_path
 from webservice.errors import (
     AuthenticationError,
@@ -115,7 +116,7 @@ def _official_credentials(paths: list[Path], context_name: str, namespace: str |
             k8s_config.load_kube_config(config_file=os.pathsep.join(map(str, paths)), context=context_name,
                                         client_configuration=configuration, persist_config=False)
         except Exception as exc:  # noqa: BLE001 - ConfigException, exec failures, ...
-            raise KubeconfigError(f"cannot use the kubeconfig {shown}: {_short(exc, 200)}",
+            raise KubeconfigError(f"cannot use the kubeconfig {shown}: {shorten(exc, 200)}",
                                   hint="check the credential plugin or auth provider it names") from None
         return configuration
 

@@ -32,20 +32,20 @@ out) but does not end the wait. Reading the crashed container's log is the calle
 
 from __future__ import annotations
 
-import calendar
 import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from webservice.conventions import PORT
 from webservice.policy import parse_denial
+from webservice.text import parse_time
 
 if TYPE_CHECKING:  # only in annotations: reading a status need not import decimal
     from decimal import Decimal
 
 ORDER = ("failedcreate", "imagepull", "oom", "crashloop", "unschedulable", "neverready")
 PULL_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable")
-PORT = 8000
 
 
 @dataclass(frozen=True)
@@ -88,18 +88,6 @@ class PodInfo:
                 "age_seconds": None if self.age is None else int(self.age), "state": self.state,
                 "last_termination": self.last_termination, "started_at": self.started_at,
                 "terminating": self.terminating, "node": self.node}
-
-
-def parse_time(text: str | None) -> float | None:
-    """RFC 3339 (``2026-11-26T22:18:04Z``, with or without fraction) to epoch seconds."""
-    if not text or not isinstance(text, str):
-        return None
-    match = re.match(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?", text)
-    if not match:
-        return None
-    parts = [int(p) for p in match.groups()[:6]]
-    fraction = float(match.group(7)) if match.group(7) else 0.0
-    return calendar.timegm((*parts, 0, 0, 0)) + fraction
 
 
 def _meta(obj: dict) -> dict:

@@ -25,15 +25,11 @@ from urllib.parse import urlsplit
 
 from webservice.errors import KubeconfigError
 from webservice.state.yamlio import parse_yaml
+from webservice.text import shorten
 
 MAX_KUBECONFIG_BYTES = 1 << 20
 TOOL_HINT = "run this as the tool ('become <tool>'), whose ~/.kube/config is made by Toolforge"
 _TOOL_HINT = TOOL_HINT
-
-
-def _short(text: object, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Credentials:
@@ -117,7 +113,7 @@ def _read_kubeconfig(path: Path) -> dict:
                                max_nodes=MAX_NODES, duplicates_ok=True)
     if problem:
         what = "not valid YAML" if problem.startswith("invalid YAML") and "value" not in problem[:20] else "not usable"
-        raise KubeconfigError(f"the kubeconfig {path} is {what} ({_short(problem, 120)})",
+        raise KubeconfigError(f"the kubeconfig {path} is {what} ({shorten(problem, 120)})",
                               hint="fix or restore the file")
     if not isinstance(data, dict):
         raise KubeconfigError(f"the kubeconfig {path} is not a YAML mapping", hint="fix or restore the file")
@@ -205,7 +201,7 @@ def _ssl_context(cluster: dict, user: dict, cluster_base: Path, user_base: Path,
             else:
                 context.load_default_certs()
         except (ssl.SSLError, ValueError) as exc:
-            raise KubeconfigError(f"the CA certificate in {path} is not usable ({_short(exc, 120)})",
+            raise KubeconfigError(f"the CA certificate in {path} is not usable ({shorten(exc, 120)})",
                                   hint="fix or restore the kubeconfig") from None
     cert_file, cert_data = _file_or_data(user, "client-certificate", user_base, path, "client certificate")
     key_file, key_data = _file_or_data(user, "client-key", user_base, path, "client key")
@@ -238,7 +234,7 @@ def _load_client_cert(context, cert_file, cert_data, key_file, key_data, path) -
     except (ssl.SSLError, OSError) as exc:
         where = cert_file if cert_file and not tmp else f"in {path}"
         raise KubeconfigError(
-            f"the client certificate {where} or its key cannot be used ({_short(getattr(exc, 'reason', None) or exc, 120)})",
+            f"the client certificate {where} or its key cannot be used ({shorten(getattr(exc, 'reason', None) or exc, 120)})",
             hint="the tool's certificates are renewed by Toolforge; if this persists, ask on #wikimedia-cloud",
         ) from None
     finally:

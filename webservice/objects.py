@@ -27,30 +27,20 @@ Routing modes:
 from __future__ import annotations
 
 from webservice import quantity
-
-PORT = 8000
-CONTAINER = "webservice"
-RUNNER = "/usr/bin/webservice-runner"
-STARTED_AT = "toolforge.org/started-at"
-MOUNT_LABEL = "toolforge.org/mount-storage"
-COMPONENT = "app.kubernetes.io/component"
-MANAGED_BY = "app.kubernetes.io/managed-by"
-PATH_PREFIX_ENV = "WEBSERVICE_PATH_PREFIX"
-
-
-def labels(tool: str) -> dict:
-    """The four labels every object of the webservice carries."""
-    return {
-        "toolforge": "tool",
-        "name": tool,
-        COMPONENT: "web",
-        MANAGED_BY: "webservice",
-    }
-
-
-def selector() -> str:
-    """The label selector that finds "the webservice" (REFERENCE: the last two labels)."""
-    return f"{COMPONENT}=web,{MANAGED_BY}=webservice"
+from webservice.conventions import (  # noqa: F401 (the builders' names, re-exported for their users)
+    COMPONENT,
+    CONTAINER,
+    MANAGED_BY,
+    MANAGER,
+    MOUNT_LABEL,
+    PATH_PREFIX_ENV,
+    PORT,
+    RUNNER,
+    SHELL_COMPONENT,
+    STARTED_AT,
+    labels,
+    selector,
+)
 
 
 def _metadata(spec, name: str) -> dict:
@@ -256,7 +246,6 @@ def build_all(spec) -> list[dict]:
     return [build_deployment(spec), build_service(spec), build_routing(spec)]
 
 
-SHELL_COMPONENT = "webservice-interactive"
 
 
 def build_shell_pod(spec, name: str, command: list[str] | None = None, tty: bool = True) -> dict:
@@ -284,7 +273,7 @@ def build_shell_pod(spec, name: str, command: list[str] | None = None, tty: bool
             "labels": {
                 "name": name,
                 COMPONENT: SHELL_COMPONENT,
-                MANAGED_BY: "webservice",
+                MANAGED_BY: MANAGER,
                 "toolforge": "tool",
                 MOUNT_LABEL: spec.mount,
             },

@@ -15,16 +15,12 @@ import sys
 import time
 
 from webservice import errors
-
-
-def _prog() -> str:
-    from webservice.cli import prog_name
-
-    return prog_name()
+from webservice.conventions import CONTAINER, program_name
+from webservice.text import one_line
 
 
 def warn(message: str) -> None:
-    print(f"{_prog()}: warning: {message}", file=sys.stderr)
+    print(f"{program_name()}: warning: {message}", file=sys.stderr)
 
 
 def announce(request, text: str) -> None:
@@ -74,15 +70,11 @@ def _(result: "RenderResult", request) -> None:
     print(dump_all(result.objects), end="")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def error(error: errors.WebserviceError, debug: bool = False, json_output: bool | None = None) -> int:
-    message = _one_line(error.message)
+    message = one_line(error.message)
     if error.hint:
-        message += "; " + _one_line(error.hint)
-    print(f"{_prog()}: error: {message}", file=sys.stderr)
+        message += "; " + one_line(error.hint)
+    print(f"{program_name()}: error: {message}", file=sys.stderr)
     if json_output:
         print(json.dumps({"error": {"kind": type(error).__name__, "message": error.message,
                                      "hint": error.hint, "exit_code": error.exit_code}}))
@@ -95,13 +87,13 @@ def error(error: errors.WebserviceError, debug: bool = False, json_output: bool 
 
 def usage_error(message: str, exc=None) -> int:
     ctx = getattr(exc, "ctx", None)
-    command = f"{_prog()} {ctx.info_name}" if ctx is not None and ctx.parent is not None else _prog()
-    print(f"{_prog()}: error: {_one_line(message)}; see '{command} --help'", file=sys.stderr)
+    command = f"{program_name()} {ctx.info_name}" if ctx is not None and ctx.parent is not None else program_name()
+    print(f"{program_name()}: error: {one_line(message)}; see '{command} --help'", file=sys.stderr)
     return errors.EXIT_USAGE
 
 
 def interrupted(terminated: bool = False) -> int:
-    print(f"\n{_prog()}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+    print(f"\n{program_name()}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
     return errors.EXIT_TERMINATED if terminated else errors.EXIT_INTERRUPTED
 
 
@@ -111,7 +103,7 @@ def internal_error(exc: BaseException, debug: bool = False) -> int:
 
         traceback.print_exception(exc, file=sys.stderr)
     print(
-        f"{_prog()}: error: internal error ({type(exc).__name__}: {_one_line(exc)[:200]}); "
+        f"{program_name()}: error: internal error ({type(exc).__name__}: {one_line(exc)[:200]}); "
         "this is a bug: please report it with the output of --debug",
         file=sys.stderr,
     )
@@ -149,7 +141,7 @@ class LogPrinter:
     def format(self, line) -> str:
         if self.json:
             return json.dumps(line.as_json(), ensure_ascii=False)
-        where = line.pod if line.container == "webservice" else f"{line.pod}/{line.container}"
+        where = line.pod if line.container == CONTAINER else f"{line.pod}/{line.container}"
         return f"{line.second} [{where}] {line.message}"
 
     def line(self, line) -> None:
@@ -172,7 +164,7 @@ class LogPrinter:
 
 def note(text: str) -> None:
     """A progress note on stderr (``webservice: TEXT``), shown at once."""
-    print(f"{_prog()}: {text}", file=sys.stderr, flush=True)
+    print(f"{program_name()}: {text}", file=sys.stderr, flush=True)
 
 
 def log_printer(request) -> LogPrinter:
@@ -229,7 +221,7 @@ def _(result: "TypesResult", request) -> None:
     when = ""
     if result.fetched_at:
         when = time.strftime(", read %Y-%m-%d %H:%M UTC", time.gmtime(result.fetched_at))
-    print(f"From {where}{when}. Start one with '{_prog()} TYPE start'.")
+    print(f"From {where}{when}. Start one with '{program_name()} TYPE start'.")
 
 
 # --- start / stop / restart / status (issue 4) ----------------------------------------------
@@ -260,7 +252,7 @@ def _ago(seconds: float | None) -> str:
 def _since_iso(text: str | None) -> str:
     if not text:
         return ""
-    from webservice.diagnose import parse_time
+    from webservice.text import parse_time
 
     import time as _time
 
@@ -280,11 +272,11 @@ def _problem_lines(problems, out) -> None:
     for problem in problems:
         word = "problem" if problem.certain else "seen"
         count = f" ({problem.count} pods)" if problem.count > 1 else ""
-        print(f"  {word}: {_one_line(problem.message)}{count}", file=out)
+        print(f"  {word}: {one_line(problem.message)}{count}", file=out)
         if problem.hint:
-            print(f"    hint: {_one_line(problem.hint)}", file=out)
+            print(f"    hint: {one_line(problem.hint)}", file=out)
         if problem.log_lines:
-            where = problem.pod + (f"/{problem.container}" if problem.container and problem.container != "webservice" else "")
+            where = problem.pod + (f"/{problem.container}" if problem.container and problem.container != CONTAINER else "")
             print(f"    last log lines of {where}:", file=out)
             for line in problem.log_lines:
                 print(f"    | {line}", file=out)
@@ -331,7 +323,7 @@ def _status_text(result: StatusResult, out) -> None:
         for event in result.events:
             when = (event.get("time") or "")[11:19]
             count = f" (x{event['count']})" if event.get("count", 1) > 1 else ""
-            print(f"    {when}  {event['object']}  {event['reason']}: {_one_line(event['message'])[:200]}{count}",
+            print(f"    {when}  {event['object']}  {event['reason']}: {one_line(event['message'])[:200]}{count}",
                   file=out)
 
 
@@ -367,24 +359,24 @@ def _(result: "StartResult", request) -> None:
     if result.changes:
         print(f"{result.tool}: applied {', '.join(result.changes)}", file=sys.stderr)
     if result.outcome == "interrupted":
-        print(f"{_prog()}: {result.message}", file=sys.stderr)
+        print(f"{program_name()}: {result.message}", file=sys.stderr)
         return
     certain = next((p for p in result.problems if p.certain), None)
     if result.outcome == "timeout":
         headline = f"{result.tool} is {result.message}"
         if result.problems:
-            headline += f": {_one_line(result.problems[0].message)}"
+            headline += f": {one_line(result.problems[0].message)}"
         hint = "wait with 'webservice status', or give it longer with --timeout"
     elif certain is not None:
-        headline = f"{result.tool} cannot start: {_one_line(certain.message)}"
+        headline = f"{result.tool} cannot start: {one_line(certain.message)}"
         hint = certain.hint
     else:
         headline = f"{result.tool} did not start: {result.message}"
         hint = None
-    print(f"{_prog()}: error: {headline}" + (f"; {_one_line(hint)}" if hint else ""), file=sys.stderr)
+    print(f"{program_name()}: error: {headline}" + (f"; {one_line(hint)}" if hint else ""), file=sys.stderr)
     shown = [p for p in result.problems if p is not certain] if certain is not None else list(result.problems)
     if certain is not None and certain.log_lines:
-        where = certain.pod + (f"/{certain.container}" if certain.container and certain.container != "webservice" else "")
+        where = certain.pod + (f"/{certain.container}" if certain.container and certain.container != CONTAINER else "")
         print(f"  last log lines of {where}:", file=sys.stderr)
         for line in certain.log_lines:
             print(f"  | {line}", file=sys.stderr)
@@ -401,7 +393,7 @@ def _(result: "StopResult", request) -> None:
         print(json.dumps(result.as_dict(), indent=2))
         return
     if result.exit_code in (errors.EXIT_INTERRUPTED, errors.EXIT_TERMINATED):
-        print(f"{_prog()}: {result.message}", file=sys.stderr)
+        print(f"{program_name()}: {result.message}", file=sys.stderr)
         return
     if not result.was_running and not result.deleted:
         print(f"{result.tool}: {result.message}")
@@ -445,7 +437,7 @@ class _Progress:
         if self.live is not None:
             self.live.update(self)
         else:
-            print(f"{_prog()}: {self.title}: {text} ({self.elapsed()})", file=sys.stderr, flush=True)
+            print(f"{program_name()}: {self.title}: {text} ({self.elapsed()})", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc):
         if self.live is not None:

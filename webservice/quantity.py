@@ -13,6 +13,7 @@ import re
 from decimal import Decimal, InvalidOperation, localcontext
 
 from webservice.errors import InputError
+from webservice.text import shorten
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -52,19 +53,19 @@ def parse(text: object, what: str = "quantity", examples: str | None = None) -> 
     if isinstance(text, (int, float)):
         text = repr(text) if isinstance(text, float) else str(text)
     if not isinstance(text, str):
-        raise InputError(f"{what}: {_shorten(repr(text))} is not a quantity")
+        raise InputError(f"{what}: {shorten(repr(text), 40)} is not a quantity")
     candidate = text.strip()
     match = _QUANTITY.fullmatch(candidate) if len(candidate) <= 64 else None
     if not match:
         raise InputError(
-            f"{what}: {_shorten(text)!r} is not a Kubernetes quantity",
+            f"{what}: {shorten(text, 40)!r} is not a Kubernetes quantity",
             hint=examples or "write a number with an optional suffix, "
             "such as 0.5, 500m, 512Mi, 1.5Gi or 2G",
         )
     try:
         number = Decimal(match["num"])
     except InvalidOperation:  # pragma: no cover - the regex admits only valid numbers
-        raise InputError(f"{what}: {_shorten(text)!r} is not a number") from None
+        raise InputError(f"{what}: {shorten(text, 40)!r} is not a number") from None
     suffix = match["suffix"] or ""
     with localcontext() as context:
         context.prec = _PRECISION
@@ -75,29 +76,24 @@ def parse(text: object, what: str = "quantity", examples: str | None = None) -> 
         else:
             exponent = int(suffix[1:])
             if abs(exponent) > 30:
-                raise InputError(f"{what}: {_shorten(text)!r} is out of range")
+                raise InputError(f"{what}: {shorten(text, 40)!r} is out of range")
             value = number.scaleb(exponent)
     if abs(value) >= _MAX:
-        raise InputError(f"{what}: {_shorten(text)!r} is out of range")
+        raise InputError(f"{what}: {shorten(text, 40)!r} is out of range")
     return value
-
-
-def _shorten(text: object) -> str:
-    text = str(text)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_cpu(text: object, what: str = "--cpu") -> Decimal:
     """Parse a positive cpu quantity (in cores), with at most millicore precision."""
     value = parse(text, what, "write a number of cores, " + CPU_EXAMPLES)
     if value <= 0:
-        raise InputError(f"{what}: must be more than 0, got {_shorten(text)!r}", hint=CPU_EXAMPLES)
+        raise InputError(f"{what}: must be more than 0, got {shorten(text, 40)!r}", hint=CPU_EXAMPLES)
     with localcontext() as context:
         context.prec = _PRECISION
         finer = value * 1000 != (value * 1000).to_integral_value()
     if finer:
         raise InputError(
-            f"{what}: {_shorten(text)!r} is finer than one millicore (1m)", hint=CPU_EXAMPLES
+            f"{what}: {shorten(text, 40)!r} is finer than one millicore (1m)", hint=CPU_EXAMPLES
         )
     return value
 
@@ -107,15 +103,15 @@ def parse_memory(text: object, what: str = "--mem") -> Decimal:
     value = parse(text, what, "write a size with a suffix, " + MEMORY_EXAMPLES)
     if value <= 0:
         raise InputError(
-            f"{what}: must be more than 0, got {_shorten(text)!r}", hint=MEMORY_EXAMPLES
+            f"{what}: must be more than 0, got {shorten(text, 40)!r}", hint=MEMORY_EXAMPLES
         )
     if value != value.to_integral_value():
         raise InputError(
-            f"{what}: {_shorten(text)!r} is not a whole number of bytes", hint=MEMORY_EXAMPLES
+            f"{what}: {shorten(text, 40)!r} is not a whole number of bytes", hint=MEMORY_EXAMPLES
         )
     if value < 2**20:
         raise InputError(
-            f"{what}: {_shorten(text)!r} is less than 1Mi; did you forget the unit?",
+            f"{what}: {shorten(text, 40)!r} is less than 1Mi; did you forget the unit?",
             hint=MEMORY_EXAMPLES,
         )
     return value

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from webservice import quantity
+from webservice.conventions import GRID_HINT, GRID_RETIRED
 from webservice.errors import InputError, UnknownTypeError, UsageError
 
 KEYS = (
@@ -144,6 +145,13 @@ class Spec:
         }
 
 
+
+def check_backend(value) -> None:
+    """``--backend gridengine`` on the command line is the one refusal of the retired grid
+    (a stored or templated one is ignored with a note: see :func:`resolve_spec`)."""
+    if value == "gridengine":
+        raise UsageError(GRID_RETIRED, hint=GRID_HINT)
+
 def manifest_layer(data: Mapping[str, Any], notes: list | None = None) -> dict:
     """Translate service.manifest keys into spec keys (only the ones present and usable).
 
@@ -226,11 +234,7 @@ def resolve_spec(
     cli_values = {k: v for k, v in cli.items() if v is not None and k in KEYS}
     template_values = {k: v for k, v in (template or {}).items() if v is not None}
     stored = manifest_layer(manifest or {}, notes)
-    if cli_values.get("backend") == "gridengine":
-        raise UsageError(
-            "the grid engine backend is retired: webservices run on Kubernetes only",
-            hint="drop '--backend gridengine'",
-        )
+    check_backend(cli_values.get("backend"))
     if template_values.get("backend") == "gridengine":
         del template_values["backend"]
         notes.append(f"{template_origin}: ignored 'backend: gridengine' ({GRID_NOTE.split(';')[0]}); "

@@ -18,11 +18,11 @@ from webservice import diagnose
 from webservice.routes import route_state
 from webservice.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNHEALTHY
 from webservice.results import StatusResult
+from webservice.conventions import CONTAINER
 
 # The values of webservice.objects, repeated here so that reading a status does not import
 # the object builders (and with them quantity and decimal); tests/test_diagnose.py checks
 # that they agree.
-CONTAINER = "webservice"
 STARTED_AT = "toolforge.org/started-at"
 SELECTOR = "app.kubernetes.io/component=web,app.kubernetes.io/managed-by=webservice"
 

@@ -17,7 +17,8 @@ from typing import Any, Iterator
 
 import urllib3
 
-from webservice.apierrors import _short, translate_http_error
+from webservice.apierrors import translate_http_error
+from webservice.text import shorten
 from webservice.apiresources import KINDS
 from webservice.errors import ClusterError, ConnectionFailedError, ServerError
 
@@ -156,7 +157,7 @@ def watch(cluster, *kinds: str, label_selector: str | None = None, field_selecto
         except BaseException as exc:  # noqa: BLE001 - report in the caller's thread
             if not stop.is_set():
                 events.put(("ERROR", exc if isinstance(exc, ClusterError) else ConnectionFailedError(
-                    f"the watch of {KINDS[kind][1]} at {cluster.server} failed ({type(exc).__name__}: {_short(exc, 120)})")))
+                    f"the watch of {KINDS[kind][1]} at {cluster.server} failed ({type(exc).__name__}: {shorten(exc, 120)})")))
 
     threads = [threading.Thread(target=guarded, args=(kind,), daemon=True, name=f"watch-{kind}") for kind in kinds]
     for thread in threads:
