@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 
 from webservice.runner.context import Context, Launch, missing
 
@@ -33,7 +34,10 @@ PLUGIN_DIRS = ("/usr/lib/uwsgi/plugins",)
 # the worker swallows it while it waits in epoll), and the master would wait the 60 s
 # "worker-reload-mercy" for it. uWSGI's stop is not graceful anyway: workers are ended, not
 # drained.
-STOP = {"stop_escalate": 3.0}
+# If the runner itself dies (SIGKILL), the kernel SIGKILLs the master (PR_SET_PDEATHSIG):
+# its workers die with it (uWSGI sets their own death signal to SIGKILL), whereas a
+# master told to stop with SIGTERM would wait those 60 s for a worker that missed it.
+STOP = {"stop_escalate": 3.0, "death_signal": signal.SIGKILL}
 
 
 def _has_plugin(name: str) -> bool:
