@@ -422,3 +422,80 @@ def test_installed_package_ships_the_current_files():
         assert gzip.decompress(installed.read_bytes()).decode("utf-8") == _need(source).read_text(encoding="utf-8")
     for command in ("webservice", "toolforge-webservice", "webservice-runner", "webservice-admission"):
         assert Path("/usr/bin", command).exists(), command
+
+
+# ----------------------------------------------------------------------------- debian/control
+
+
+def _control_field(name: str) -> dict[str, str]:
+    """package name -> its whole entry (with build profiles) in every ``name:`` field of debian/control."""
+    text = _need(ROOT / "debian" / "control").read_text(encoding="utf-8")
+    entries: dict[str, str] = {}
+    for m in re.finditer(rf"^{name}:(.*(?:\n .*)*)", text, flags=re.M):
+        for entry in m.group(1).replace("\n", " ").split(","):
+            entry = entry.strip()
+            if entry and not entry.startswith("${"):
+                entries[re.split(r"[\s(<\[]", entry, maxsplit=1)[0]] = entry
+    return entries
+
+
+def test_kubectl_is_only_suggested_because_bookworm_does_not_package_it():
+    for field in ("Depends", "Recommends", "Pre-Depends"):
+        assert "kubectl" not in _control_field(field), f"kubectl in {field}: it is not installable on bookworm"
+    assert "kubectl" in _control_field("Suggests")  # for 'webservice shell'
+
+
+def test_the_runner_tests_servers_are_build_dependencies_of_the_test_run():
+    from tests.runner import support
+
+    build_depends = _control_field("Build-Depends")
+    for program in ("lighttpd", "php-cgi", "uwsgi", "uwsgi-python3", "mod_deflate"):
+        package = support.PACKAGES[program]
+        assert package in build_depends, f"{program} ({package}) is not in Build-Depends: the build-time runner tests would skip"
+        assert "<!nocheck>" in build_depends[package], f"{package} is needed only to run the tests: mark it <!nocheck>"
+    for script in (".ci/setup", ".ci/bookworm"):  # apt runs --no-install-recommends there
+        assert "lighttpd-mod-deflate" in _need(ROOT / script).read_text(encoding="utf-8"), script
+
+
+def _on_bookworm_with_apt_lists() -> bool:
+    try:
+        release = Path("/etc/os-release").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    lists = Path("/var/lib/apt/lists")
+    return ("VERSION_CODENAME=bookworm" in release and shutil.which("apt-cache") is not None
+            and lists.is_dir() and any("_Packages" in p.name for p in lists.iterdir()))
+
+
+@pytest.mark.skipif(not _on_bookworm_with_apt_lists(), reason="needs Debian bookworm with its apt package lists (apt-get update)")
+@pytest.mark.parametrize("field", ["Build-Depends", "Depends", "Recommends"])
+def test_every_package_the_control_file_needs_is_in_an_apt_source(field):
+    """apt-get build-dep / install must find them: a version from an archive, not just one
+    installed by hand (which 'apt-cache policy' lists from /var/lib/dpkg/status only)."""
+    ours = set(re.findall(r"^Package: (\S+)$", (ROOT / "debian" / "control").read_text(encoding="utf-8"), flags=re.M))
+    wanted = [p for p in _control_field(field) if p not in ours]
+    env = {**os.environ, "LC_ALL": "C"}
+    policy = subprocess.run(["apt-cache", "policy", *wanted], capture_output=True, text=True, env=env).stdout
+    blocks = dict(re.findall(r"^(\S+):\n((?:\s.*\n?)*)", policy, flags=re.M))
+    missing = []
+    for package in wanted:
+        lines = blocks.get(package, "").splitlines()
+        if any(re.match(r"^\s+\d+ ", line) and "/var/lib/dpkg/status" not in line for line in lines):
+            continue
+        # a virtual package (debhelper-compat, dh-sequence-*): some real package provides it
+        show = subprocess.run(["apt-cache", "showpkg", package], capture_output=True, text=True, env=env).stdout
+        provides = show.split("Reverse Provides:", 1)[1].strip() if "Reverse Provides:" in show else ""
+        if not provides:
+            missing.append(package)
+    assert missing == [], f"{field} names packages no apt source of this bookworm has: {missing}"
+
+
+def test_readme_apt_lines_run_unattended_as_root():
+    text = _need(ROOT / "README.rst").read_text(encoding="utf-8")
+    apt = [line.strip() for line in text.splitlines() if re.match(r"^\s+(sudo\s+)?apt-get\s", line)]
+    assert apt, "no apt-get lines in README.rst?"
+    for line in apt:
+        assert not line.startswith("sudo"), f"{line!r}: the reader is root (one sentence says to prefix sudo otherwise)"
+        if re.match(r"apt-get (install|build-dep)\b", line):
+            assert " -y" in line, f"{line!r} would ask a question"
+    assert "prefix each ``apt-get`` line with ``sudo``" in text

@@ -152,6 +152,17 @@ def alive(pids) -> list[int]:
     return result
 
 
+def wait_gone(pids, timeout: float = 30) -> list[int]:
+    """Wait until none of ``pids`` runs any more (generous deadline, returns as soon as
+    they are gone); the ones still running at the deadline."""
+    deadline = time.monotonic() + timeout
+    left = alive(pids)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.02)
+        left = alive(left)
+    return left
+
+
 class Server:
     """A ``webservice-runner`` (or any command) running in the background."""
 
@@ -189,7 +200,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                time.sleep(0.1)
+                for t in self._threads:  # its whole output, for the message
+                    t.join(5)
                 pytest.fail(f"{self.argv} exited with {self.proc.returncode} before serving\n{self.output()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
@@ -224,11 +236,8 @@ class Server:
         for t in self._threads:
             t.join(2)
         if check_orphans:
-            left = alive(tree | descendants(self.proc.pid))
-            deadline = time.monotonic() + 1
-            while left and time.monotonic() < deadline:  # let the kernel finish tear-down
-                time.sleep(0.05)
-                left = alive(left)
+            # the runner waits for them, but the kernel may still be tearing them down
+            left = wait_gone(tree | descendants(self.proc.pid), timeout=10)
             if left:
                 for pid in left:
                     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 
 from tests.runner import support
 from tests.runner.support import get
@@ -78,8 +77,7 @@ def test_sigint_and_sighup_are_forwarded(home, servers):
     tree = support.descendants(server.proc.pid)
     server.proc.send_signal(signal.SIGINT)
     assert server.proc.wait(5) == 7
-    time.sleep(0.1)
-    assert support.alive(tree) == [], "the http.server child of the shell must be stopped too"
+    assert support.wait_gone(tree) == [], "the http.server child of the shell must be stopped too"
     assert "got INT" in server.stdout
 
 

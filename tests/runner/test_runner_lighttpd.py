@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -187,5 +186,5 @@ def test_a_crashed_server_takes_its_php_cgi_with_it(php_home, servers):
     assert len(lighttpd) == 1 and any("php-cgi" in support.cmdline(pid) for pid in tree)
     os.kill(lighttpd[0], signal.SIGKILL)
     assert server.proc.wait(10) == 128 + signal.SIGKILL
-    time.sleep(0.1)
-    assert support.alive(tree) == [], [support.cmdline(pid) for pid in support.alive(tree)]
+    left = support.wait_gone(tree)
+    assert left == [], [support.cmdline(pid) for pid in left]

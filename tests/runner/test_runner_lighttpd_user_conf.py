@@ -160,3 +160,45 @@ def test_a_duplicate_within_the_tools_own_file_is_named(site):
     import shutil
 
     shutil.rmtree(Path(re.search(r"kept in (\S+)$", result.stderr.strip()).group(1)).parent)
+
+
+# ----------------------------------------------------------------------------- bin-path
+
+
+@pytest.mark.parametrize("value,why", [
+    ("@HOME@/missing.fcgi", "does not exist: fix the path"),
+    ("@HOME@/notexec.fcgi", "is not an executable file: chmod +x it"),
+    ("APP_BASE_HREF=/x/ @HOME@/app.fcgi", 'APP_BASE_HREF= is not an environment setting: move it to "bin-environment"'),
+])
+def test_a_fastcgi_program_lighttpd_cannot_start_is_named_with_its_line(site, value, why):
+    (site / "notexec.fcgi").write_text("#!/bin/sh\n")
+    (site / "app.fcgi").write_text("#!/bin/sh\n")
+    (site / "app.fcgi").chmod(0o755)
+    value = value.replace("@HOME@", str(site))
+    (site / ".lighttpd.conf").write_text(
+        '# "bin-path" => "/commented/out"\n'
+        f'fastcgi.server += ( "/app" => ((\n  "socket" => "/tmp/app.sock",\n  "bin-path" => "{value}",\n)) )\n')
+    result = support.run_runner(["--type", "lighttpd", "--port", str(support.free_port())], site, timeout=20)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"webservice-runner: error: {site}/.lighttpd.conf line 4: \"bin-path\" => \"{value}\""), lines
+    assert why in lines[0], lines
+
+
+def test_an_executable_fastcgi_program_is_started(site, servers):
+    (site / "app.fcgi").write_text(f"#!/bin/sh\nexec {support.which('php-cgi')}\n")
+    (site / "app.fcgi").chmod(0o755)
+    (site / ".lighttpd.conf").write_text(
+        f'fastcgi.server += ( "/app" => (( "socket" => "{site}/app.sock", "bin-path" => "{site}/app.fcgi", "check-local" => "disable" )) )\n')
+    server = servers.runner(["--type", "lighttpd"], site)
+    assert get(server.port, "/").text == "php 42\n"
+    assert get(server.port, "/app").status in (200, 404)  # php-cgi answers (no such script)
+    server.stop()
+
+
+def test_username_lighttpd_cannot_find_is_named_with_its_line(tmp_path):
+    text = 'server.port = 8000\nserver.groupname = "${USER}"\n'
+    conf = render(tmp_path, text)
+    stderr = "2026-01-01 00:00:00: (server.c.1234) can't find groupname ${USER}\n"
+    message = lighttpd.explain_refusal(stderr, conf, "/rt/lighttpd.conf", "~/.lighttpd.conf")
+    assert message.startswith('lighttpd refused ~/.lighttpd.conf line 2: server.groupname = "${USER}"'), message

@@ -138,3 +138,29 @@ def test_uwsgi_plain_mount_is_routed_by_path(home, servers):
     data = json.loads(get(server.port, "/mytool/page").body)
     assert (data["script_name"], data["path_info"]) == ("/mytool", "/page")
     server.stop()
+
+
+@pytest.mark.parametrize("line,where", [
+    ("venv = www/python/venv", "src/www/python/venv"),  # relative: from the runner's directory
+    ("home = @HOME@/ENV", "mytool/ENV"),
+    ("virtualenv = venv", "elsewhere/venv"),  # relative to the ini's chdir
+])
+def test_a_virtualenv_that_does_not_exist_is_named_with_its_line(py_home, line, where):
+    (py_home / "elsewhere").mkdir()
+    ini = py_home / "www" / "python" / "uwsgi.ini"
+    extra = f"chdir = {py_home}/elsewhere\n" if "elsewhere" in where else ""
+    ini.write_text(f"[uwsgi]\n; venv = commented\n{extra}{line.replace('@HOME@', str(py_home))}\n[other]\nvenv = /not/ours\n")
+    result = support.run_runner(["--type", "uwsgi-python", "--port", str(support.free_port())], py_home)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    n = 4 if extra else 3
+    assert lines[0].startswith(f"webservice-runner: error: {ini} line {n}: {line.replace('@HOME@', str(py_home))}  (no such directory "), lines
+    assert where in lines[0] and "Traceback" not in result.stderr
+
+
+def test_uwsgi_magic_in_a_virtualenv_line_is_left_to_uwsgi(py_home):
+    from webservice.runner import uwsgi
+
+    ini = py_home / "www" / "python" / "uwsgi.ini"
+    ini.write_text("[uwsgi]\nvenv = %d/venv\nhome = $(VIRTUAL_ENV)\n")
+    uwsgi.check_ini(str(ini), str(py_home))  # no error: uWSGI expands these itself

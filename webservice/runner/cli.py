@@ -160,7 +160,7 @@ def run(argv: list[str] | None = None, environ: dict | None = None) -> int:
                 raise RunnerError(launch.explain(check.stderr) if launch.explain else f"{launch.preflight[0]} refused: {check.stderr.strip()}")
         _say(f"{ctx.type} for the tool {ctx.tool} on port {ctx.port}{where}: {launch.description}")
         _say("running: " + " ".join(launch.argv))
-        return process.supervise(launch.argv, cwd=launch.cwd, env=launch.env, pass_fds=launch.pass_fds, grace=grace, stop_signal=launch.stop_signal, stop_escalate=launch.stop_escalate)
+        return process.supervise(launch.argv, cwd=launch.cwd, env=launch.env, pass_fds=launch.pass_fds, grace=grace, stop_signal=launch.stop_signal, stop_escalate=launch.stop_escalate, death_signal=launch.death_signal)
     finally:
         if ctx.runtime_dir and not keep:
             shutil.rmtree(ctx.runtime_dir, ignore_errors=True)

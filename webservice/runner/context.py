@@ -173,6 +173,8 @@ class Launch:
     ``stop_signal`` is what the server gets when the runner gets SIGTERM;
     ``stop_escalate``: seconds after which the server's other processes still running are
     killed (see ``process.supervise``);
+    ``death_signal``: what the kernel sends the server if the runner dies (see
+    ``process.supervise``);
     ``preflight``: a check run (output captured) before the start: when it fails the
     runner does not start, says ``explain(check's stderr)`` and keeps the generated files.
     """
@@ -186,5 +188,6 @@ class Launch:
     warnings: list[str] = field(default_factory=list)
     stop_signal: int = signal.SIGTERM
     stop_escalate: float | None = None
+    death_signal: int = signal.SIGTERM
     preflight: list[str] | None = None
     explain: Callable[[str], str] | None = None

@@ -223,6 +223,12 @@ def explain_refusal(stderr: str, config: str, config_path: str, user_path: str) 
         found = lighttpd_conf.scan(user_text).lines.get(key) if "array-key" not in dup.group(0) else None
         if found:
             where = (found, lines[start + found - 1])
+    who = re.search(r"can't find (user|group)name (\S+)", stderr)
+    if who and where is None and start is not None:
+        key = "server.username" if who.group(1) == "user" else "server.groupname"
+        found = lighttpd_conf.scan("\n".join(lines[start:end - 1])).lines.get(key)
+        if found:
+            where = (found, lines[start + found - 1])
     reason = reason or (messages[-1] if messages else "no reason given")
     if where:
         text = f"lighttpd refused {user_path} line {where[0]}: {where[1].strip()}  ({reason})"
@@ -231,6 +237,37 @@ def explain_refusal(stderr: str, config: str, config_path: str, user_path: str) 
     else:
         text = f"lighttpd refused the configuration: {reason}"
     return f"{text}; fix {user_path}, the whole configuration is kept in {config_path}"
+
+
+_BIN_PATH = re.compile(r'"bin-path"\s*=>\s*"(?P<value>[^"]*)"')
+
+
+def check_bin_paths(user_conf: str, user_path: str, home: str) -> None:
+    """Refuse, naming the line, a FastCGI/SCGI ``"bin-path"`` lighttpd cannot start.
+
+    lighttpd spawns every such backend at start-up and stops ("Configuration of plugins
+    failed") when one is not an executable file; and it runs the command without a shell
+    (bookworm's 1.4.69 does), so a ``VAR=value`` prefix (which the old lighttpd passed to ``sh -c``) is
+    taken for the program. Said before the start, on one line, with the line of the file.
+    """
+    for number, line in enumerate(user_conf.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        for m in _BIN_PATH.finditer(line):
+            words = m.group("value").split()
+            if not words:
+                continue
+            program = os.path.join(home, words[0])  # relative: from the tool home (lighttpd's cwd)
+            if os.path.isfile(program) and os.access(program, os.X_OK):
+                continue
+            if "=" in words[0] and len(words) > 1:
+                why = (f"lighttpd runs it without a shell, so {words[0].split('=', 1)[0]}= is not an environment setting: "
+                       'move it to "bin-environment" => ( ... )')
+            elif os.path.exists(program):
+                why = f"{words[0]} is not an executable file: chmod +x it"
+            else:
+                why = f"{words[0]} does not exist: fix the path (the tool home is {home})"
+            raise RunnerError(f"{user_path} line {number}: {line.strip()}  (lighttpd cannot start this FastCGI program: {why})")
 
 
 def prepare(ctx: Context) -> Launch:
@@ -250,6 +287,8 @@ def prepare(ctx: Context) -> Launch:
                 user_conf = f.read()
         except OSError as error:
             raise RunnerError(f"cannot read {user_conf_path}: {error.strerror}") from None
+    if user_conf is not None:
+        check_bin_paths(user_conf, user_conf_path, ctx.home)
     warnings = []
     if ctx.extra_args:
         warnings.append(f"{ctx.type} ignores extra arguments ({' '.join(ctx.extra_args)}): put settings in ~/.lighttpd.conf")

@@ -17,7 +17,13 @@ installs a handler. So the runner:
   has not exited within ``grace`` seconds, kills the whole group;
 * when the leader exits (for any reason), sends SIGTERM to what is left of the group and
   to any re-parented orphan, waits up to ``linger`` seconds, then SIGKILLs them;
-* exits with the leader's exit status (128 + N when it died of signal N).
+* exits with the leader's exit status (128 + N when it died of signal N);
+* asks the kernel (Linux ``PR_SET_PDEATHSIG``, set in the child between fork and exec)
+  to send the leader ``death_signal`` (SIGTERM; uWSGI: SIGKILL) if the runner dies, even of
+  SIGKILL: the server then stops the processes it started itself (lighttpd its
+  php-cgi, uWSGI's master its workers), so nothing is left running. This covers only
+  what the server stops on SIGTERM: a grandchild that outlives its own parent's SIGTERM
+  (a shell script's background job, with the runner already gone) is beyond it.
 """
 
 from __future__ import annotations
@@ -31,19 +37,46 @@ import time
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 TERMINATING = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    """libc's ``prctl`` (Linux only), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return None
 
 
 def set_child_subreaper() -> bool:
     """Make orphaned descendants our children (Linux >= 3.4); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
+    prctl = _prctl()
+    return prctl is not None and prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (ImportError, OSError, AttributeError):
-        return False
+
+def death_signal_setter(sig: int):
+    """A ``preexec_fn`` for the server: the kernel sends it ``sig`` when the runner dies.
+
+    Runs in the child between fork and exec (the runner is single-threaded, so that is
+    safe); the signal survives the exec (not of a set-uid program). If the runner died
+    before the call (the parent is no longer the one that forked), the child exits
+    instead of running unsupervised. None where ``prctl`` is unavailable.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def set_death_signal():
+        prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(128 + int(sig))
+
+    return set_death_signal
 
 
 def _processes():
@@ -150,6 +183,7 @@ def supervise(
     linger: float = 3.0,
     stop_signal: int = signal.SIGTERM,
     stop_escalate: float | None = None,
+    death_signal: int = signal.SIGTERM,
 ) -> int:
     """Run ``argv`` and supervise it as described in the module docstring; its exit status."""
     set_child_subreaper()
@@ -192,7 +226,7 @@ def supervise(
         if stops:  # told to stop before anything started: start nothing
             return 128 + stops[0]
         try:
-            child = subprocess.Popen(argv, cwd=cwd, env=env, pass_fds=pass_fds, process_group=0)
+            child = subprocess.Popen(argv, cwd=cwd, env=env, pass_fds=pass_fds, process_group=0, preexec_fn=death_signal_setter(death_signal))
         except OSError as error:
             print(f"webservice-runner: error: cannot run {argv[0]}: {error.strerror}", file=sys.stderr, flush=True)
             return 127 if isinstance(error, FileNotFoundError) else 126

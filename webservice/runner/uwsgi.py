@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 
-from webservice.runner.context import Context, Launch, missing
+from webservice.runner.context import Context, Launch, RunnerError, missing
 
 PLUGIN_DIRS = ("/usr/lib/uwsgi/plugins",)
 # How the runner stops uWSGI: SIGTERM to the master (with --die-on-term it stops the
@@ -33,7 +34,10 @@ PLUGIN_DIRS = ("/usr/lib/uwsgi/plugins",)
 # the worker swallows it while it waits in epoll), and the master would wait the 60 s
 # "worker-reload-mercy" for it. uWSGI's stop is not graceful anyway: workers are ended, not
 # drained.
-STOP = {"stop_escalate": 3.0}
+# If the runner itself dies (SIGKILL), the kernel SIGKILLs the master (PR_SET_PDEATHSIG):
+# its workers die with it (uWSGI sets their own death signal to SIGKILL), whereas a
+# master told to stop with SIGTERM would wait those 60 s for a worker that missed it.
+STOP = {"stop_escalate": 3.0, "death_signal": signal.SIGKILL}
 
 
 def _has_plugin(name: str) -> bool:
@@ -67,6 +71,43 @@ def _redirect(prefix: str) -> list[str]:
     return ["--route-uri", f"^{re.escape(prefix)}(\\?.*)?$ redirect-302:{prefix}/$1"]
 
 
+VENV_KEYS = ("venv", "virtualenv", "home", "pyhome")
+
+
+def check_ini(ini: str, cwd: str) -> None:
+    """Refuse, naming the line, an ini whose virtualenv directory does not exist.
+
+    uWSGI would start Python with that directory as its home and crash ("Fatal Python
+    error: ... <no Python frame>") after pages of output. Only plain values are checked
+    (``%`` magic variables, ``$(VAR)`` and ``@(file)`` are uWSGI's to expand); a relative
+    one is taken from the ini's ``chdir`` (else the runner's directory), as uWSGI does.
+    """
+    try:
+        with open(ini, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as error:
+        raise RunnerError(f"cannot read {ini}: {error.strerror}") from None
+    section, chdir, found = "uwsgi", None, []
+    for number, line in enumerate(lines, 1):
+        header = re.match(r"^\s*\[([^]]*)\]", line)
+        if header:
+            section = header.group(1).strip()
+            continue
+        m = re.match(r"^\s*([A-Za-z0-9_-]+)\s*=\s*(.*?)\s*$", line)
+        if not m or section != "uwsgi" or any(c in m.group(2) for c in "%$@"):
+            continue
+        if m.group(1) == "chdir":
+            chdir = m.group(2)
+        elif m.group(1) in VENV_KEYS and m.group(2):
+            found.append((number, line.strip(), m.group(1), m.group(2)))
+    base = os.path.join(cwd, chdir) if chdir else cwd
+    for number, text, key, value in found:
+        path = os.path.join(base, value)
+        if not os.path.isdir(path):
+            raise RunnerError(f"{ini} line {number}: {text}  (no such directory {os.path.normpath(path)}: "
+                              f"create the virtualenv there, or fix or remove the '{key}' line)")
+
+
 def prepare_python(ctx: Context) -> Launch:
     src = ctx.path("www", "python", "src")
     app = os.path.join(src, "app.py")
@@ -85,6 +126,7 @@ def prepare_python(ctx: Context) -> Launch:
         argv += ["--wsgi-file", "app.py"]
     ini = ctx.path("www", "python", "uwsgi.ini")
     if os.path.isfile(ini):
+        check_ini(ini, src)
         argv += ["--ini", ini]
     argv += ctx.extra_args
     where = f" under {ctx.prefix}/" if ctx.prefix else ""
@@ -97,6 +139,7 @@ def prepare_plain(ctx: Context) -> Launch:
     if not os.path.isfile(ini):
         raise missing(ini, "create it with your uWSGI settings (the http socket and port are set by the runner)")
     uwsgi = ctx.need_program("uwsgi", "this image has no uWSGI")
+    check_ini(ini, ctx.home)
     argv = [uwsgi, *_plugins(True, bool(ctx.prefix)), *_common(ctx)]
     if ctx.prefix:
         argv += _redirect(ctx.prefix)
