@@ -8,7 +8,7 @@
   ``kubectl delete service foo``). Toolforge's jobs-api labels what it makes with
   ``app.kubernetes.io/managed-by: toolforge-jobs-framework`` and the job's name in
   ``app.kubernetes.io/name`` (REFERENCE 8); another ``managed-by`` value is quoted as it
-  is; an object without one was made by hand or by another tool.
+  is (``managed by 'Helm'``); an object without one was made by hand or by another tool.
 
 Pure: labels only, no cluster access, no printing.
 """
@@ -63,7 +63,7 @@ def owner_of(kind: str, obj: dict) -> Owner:
         job = str(labels.get(APP_NAME) or name_of(obj))
         return Owner("job", job, f"the job '{job}'", f"toolforge jobs delete {job}")
     if manager:
-        return Owner("managed", str(manager), f"'{manager}' (its {MANAGED_BY} label)", delete)
+        return Owner("managed", str(manager), f"'{manager}'", delete)
     return Owner("unknown", None, "made by hand or by another tool", delete)
 
 
