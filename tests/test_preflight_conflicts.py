@@ -27,22 +27,24 @@ def obj(kind, name, labels=None, spec=None, namespace=NS):
     return {"kind": kind, "metadata": meta, "spec": spec or {}}
 
 
-def httproute(name, labels=None, hosts=(HOST,), paths=None):
-    rules = [{"matches": [{"path": {"type": "PathPrefix", "value": p}} for p in paths]}] if paths else \
-        [{"backendRefs": [{"name": name, "port": 8000}]}]
+def httproute(name, labels=None, hosts=(HOST,), paths=None, backend=None):
+    refs = [{"name": backend or name, "port": 8000}]
+    rules = [{"matches": [{"path": {"type": "PathPrefix", "value": p}} for p in paths], "backendRefs": refs}] \
+        if paths else [{"backendRefs": refs}]
     return obj("HTTPRoute", name, labels, {"hostnames": list(hosts), "rules": rules})
 
 
-def ingress(name, labels=None, host=HOST, path="/"):
-    rule = {"http": {"paths": [{"path": path, "pathType": "Prefix"}]}}
+def ingress(name, labels=None, host=HOST, path="/", backend=None):
+    rule = {"http": {"paths": [{"path": path, "pathType": "Prefix",
+                                "backend": {"service": {"name": backend or name, "port": {"number": 8000}}}}]}}
     if host is not None:
         rule["host"] = host
     return obj("Ingress", name, labels, {"rules": [rule]})
 
 
 OUR_ROUTE = httproute("mytool", WEB)
-OUR_INGRESS = ingress("mytool-subdomain", WEB)
-OUR_LEGACY = ingress("mytool-legacy", WEB, host="tools.wmflabs.org", path="/mytool")
+OUR_INGRESS = ingress("mytool-subdomain", WEB, backend="mytool")
+OUR_LEGACY = ingress("mytool-legacy", WEB, host="tools.wmflabs.org", path="/mytool", backend="mytool")
 
 
 # --- owners ----------------------------------------------------------------------------------------
@@ -163,11 +165,23 @@ def test_several_claims_are_one_line_naming_them_all():
     (OUR_ROUTE, [("HTTPRoute", httproute("evil", None, hosts=("mytool.toolforge.org.evil.example",)))]),
     (OUR_LEGACY, [("Ingress", ingress("sibling", None, host="tools.wmflabs.org", path="/mytool2"))]),
     (OUR_LEGACY, [("Ingress", ingress("other", None, host="tools.wmflabs.org", path="/othertool/"))]),
+    # a path routed by hand to the webservice's own Service takes nothing away from it
+    (OUR_ROUTE, [("Ingress", ingress("handmade", {"name": "mytool"}, path="/api", backend="mytool"))]),
+    (OUR_INGRESS, [("HTTPRoute", httproute("extra", None, paths=["/x"], backend="mytool"))]),
     (OUR_ROUTE, [("HTTPRoute", {"kind": "HTTPRoute", "metadata": {"name": "odd"}, "spec": {"hostnames": "x",
                                                                                           "rules": "y"}})]),
 ])
 def test_routes_that_do_not_claim_our_host_pass(ours, routes):
     assert preflight.check_host_claims(ours, routes, NS) is None
+
+
+def test_a_route_to_our_service_and_another_one_is_a_claim():
+    mixed = httproute("mixed", None)
+    mixed["spec"]["rules"].append({"backendRefs": [{"name": "mytool", "port": 8000}]})
+    with pytest.raises(PreflightError, match="HTTPRoute 'mixed'"):
+        preflight.check_host_claims(OUR_ROUTE, [("HTTPRoute", mixed)], NS)
+    assert preflight.route_backends("HTTPRoute", mixed) == {"mixed", "mytool"}
+    assert preflight.route_backends("Ingress", {"spec": {"defaultBackend": {"service": {"name": "d"}}}}) == {"d"}
 
 
 def test_route_claims():

@@ -252,13 +252,36 @@ def route_claims(kind: str, obj: dict) -> list[tuple[str, str]]:
     return out
 
 
+def route_backends(kind: str, obj: dict) -> set[str]:
+    """The names of the Services a route sends requests to."""
+    spec = (obj or {}).get("spec") or {}
+    names = set()
+    if kind == "HTTPRoute":
+        for rule in _dicts(spec.get("rules")):
+            names |= {str(ref.get("name")) for ref in _dicts(rule.get("backendRefs"))}
+        return names
+    service = ((spec.get("defaultBackend") or {}).get("service") or {}).get("name")
+    names |= {str(service)} if service else set()
+    for rule in _dicts(spec.get("rules")):
+        for path in _dicts((rule.get("http") or {}).get("paths")):
+            service = ((path.get("backend") or {}).get("service") or {}).get("name")
+            names |= {str(service)} if service else set()
+    return names
+
+
 def host_claims(wanted: dict, routes, namespace: str) -> list[tuple[str, dict, str]]:
     """The routes of ``routes`` ((kind, object) pairs) not ours that claim a host and path
-    ``wanted`` (the routing object start applies) will route: (kind, object, where)."""
+    ``wanted`` (the routing object start applies) will route: (kind, object, where). A
+    route that sends requests only to the webservice's own Service (a path routed by hand
+    to it) takes nothing away from it and is not a claim."""
     mine = route_claims(wanted.get("kind", ""), wanted)
+    ours_backends = route_backends(wanted.get("kind", ""), wanted)
     found = []
     for kind, obj in routes:
         if owners.ours(obj, namespace):
+            continue
+        backends = route_backends(kind, obj)
+        if backends and backends <= ours_backends:
             continue
         for host, path in route_claims(kind, obj):
             if any(host == my_host and _overlap(path, my_path) for my_host, my_path in mine):
