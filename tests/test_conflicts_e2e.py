@@ -107,6 +107,25 @@ def _path(kind: str) -> str:
             "Ingress": f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses"}[kind]
 
 
+def test_a_job_published_after_the_webservice_does_not_block_its_restart(toolforge, env):
+    """The webservice's route is the older: it keeps the host (the job's route is refused by
+    the Gateway), so a restart goes on, with a warning naming the job."""
+    toolforge.set_quota({"services": "2"})
+    assert run(env, "python3.11", "start").returncode == 0
+    toolforge.publish_job("myjob", 8080, older_by=-3600)  # created after ours
+    job_route = toolforge.get("HTTPRoute", NS, "myjob")
+    result = run(env, "restart")
+    assert result.returncode == 0, result.stderr
+    assert ("warning: the job 'myjob' publishes HTTPRoute 'myjob' on mytool.toolforge.org, but the webservice's "
+            "older HTTPRoute 'mytool' keeps that host") in result.stderr
+    assert "route: accepted by" in result.stdout
+    assert toolforge.get("HTTPRoute", NS, "myjob")["spec"] == job_route["spec"]
+    conditions = toolforge.wait_for(lambda: [c for p in (toolforge.get("HTTPRoute", NS, "myjob").get("status") or {})
+                                             .get("parents", []) for c in p.get("conditions", [])
+                                             if c["type"] == "Accepted"])
+    assert conditions[0]["reason"] == "HostnameConflict"  # the Gateway agrees: the job's route lost
+
+
 def test_an_ingress_made_by_hand_on_our_host_refuses_start(toolforge, env):
     toolforge.create({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
                       "metadata": {"name": "custom", "labels": {"app": "custom"}},

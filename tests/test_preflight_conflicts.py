@@ -172,7 +172,34 @@ def test_several_claims_are_one_line_naming_them_all():
                                                                                           "rules": "y"}})]),
 ])
 def test_routes_that_do_not_claim_our_host_pass(ours, routes):
-    assert preflight.check_host_claims(ours, routes, NS) is None
+    assert preflight.check_host_claims(ours, routes, NS) == []
+
+
+def aged(route, when):
+    route = {**route, "metadata": {**route["metadata"], "creationTimestamp": when}}
+    return route
+
+
+JOB_ROUTE = httproute("myjob", job_labels("myjob"))
+
+
+@pytest.mark.parametrize("ours_at,theirs_at,refused", [
+    (None, "2026-01-01T00:00:00Z", True),  # a first start: our route does not exist yet
+    ("2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z", False),  # ours is older: it keeps the host
+    ("2026-06-01T00:00:00Z", "2026-01-01T00:00:00Z", True),  # theirs is older: ours gets nothing
+    ("2026-06-01T00:00:00Z", "2026-06-01T00:00:00Z", True),  # a tie: the first by name, 'myjob' < 'mytool'
+])
+def test_a_restart_whose_own_route_is_older_keeps_the_host_and_warns(ours_at, theirs_at, refused):
+    routes = [("HTTPRoute", aged(JOB_ROUTE, theirs_at))]
+    if ours_at is not None:
+        routes.append(("HTTPRoute", aged(OUR_ROUTE, ours_at)))
+    if refused:
+        with pytest.raises(PreflightError, match="the job 'myjob' publishes HTTPRoute 'myjob'"):
+            preflight.check_host_claims(OUR_ROUTE, routes, NS)
+        return
+    warnings = preflight.check_host_claims(OUR_ROUTE, routes, NS)
+    assert warnings == ["the job 'myjob' publishes HTTPRoute 'myjob' on mytool.toolforge.org, but the webservice's "
+                        "older HTTPRoute 'mytool' keeps that host: the HTTPRoute gets nothing there"]
 
 
 def test_a_route_to_our_service_and_another_one_is_a_claim():

@@ -375,7 +375,7 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
             routes += [(kind, r) for r in existing[kind] or []]
         wanted = [(o["kind"], o["metadata"]["name"]) for o in built]
         preflight.check_names(wanted, existing, cluster.namespace)
-        preflight.check_host_claims(built[-1], routes, cluster.namespace)
+        ctx.warnings.extend(preflight.check_host_claims(built[-1], routes, cluster.namespace))
         preflight.check_counts(wanted, quotas, existing, cluster.namespace)
         wanted_routes = {(o["kind"], o["metadata"]["name"]) for o in built[2:]}
         stale = [(kind, r) for kind, r in routes if (kind, r["metadata"]["name"]) not in wanted_routes

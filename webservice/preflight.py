@@ -301,12 +301,34 @@ def claim_line(kind: str, obj: dict, where: str) -> str:
     return f"{kind} '{name}' ({owner.words}) claims {where}"
 
 
-def check_host_claims(wanted: dict, routes, namespace: str) -> None:
+def _keeps_host(route: dict, other: dict) -> bool:
+    """Whether ``route`` keeps a host that ``other`` claims too: Gateway API (and
+    ingress-nginx for one host and path) gives it to the older one, on a tie to the first
+    by namespace/name."""
+    def key(obj: dict) -> tuple:
+        meta = (obj or {}).get("metadata") or {}
+        return str(meta.get("creationTimestamp") or "~"), str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+    return key(route) < key(other)
+
+
+def check_host_claims(wanted: dict, routes, namespace: str) -> list[str]:
     """Raise PreflightError if another route in the namespace claims our host (and path):
-    Gateway API would give the host to the older route, silently."""
-    found = host_claims(wanted, routes, namespace)
+    Gateway API would give the host to the older route, silently. Where the webservice's
+    own route of that name exists already and is the older one (a restart; the other
+    route came later and serves nothing there), return a warning instead."""
+    meta = wanted.get("metadata") or {}
+    current = next((obj for kind, obj in routes if kind == wanted.get("kind") and owners.ours(obj, namespace)
+                    and owners.name_of(obj) == meta.get("name")), None)
+    found, warnings = [], []
+    for kind, obj, where in host_claims(wanted, routes, namespace):
+        if current is not None and _keeps_host(current, obj):
+            warnings.append(f"{claim_line(kind, obj, where)}, but the webservice's older {wanted.get('kind')} "
+                            f"'{meta.get('name')}' keeps that host: the {kind} gets nothing there")
+        else:
+            found.append((kind, obj, where))
     if not found:
-        return
+        return warnings
     kind, obj, where = found[0]
     owner = owners.owner_of(kind, obj)
     also = ""
