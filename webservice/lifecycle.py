@@ -7,13 +7,12 @@ type, required files, admission rule), then the few cluster reads the checks nee
 (LimitRange, ResourceQuota, every Deployment, Service and route of the namespace), then
 the checks against other owners (nothing named like ours and not ours, no other route on
 our host, room in the quota for a new Service or Deployment: ``webservice.preflight``),
-then the changes (server-side
-apply under one field manager, so that running a command twice converges), then the
-manifest, then the wait. The changes and the manifest update are shielded from Ctrl-C
-so that an interruption never leaves them half done; an interruption while waiting
-leaves a consistent, submitted webservice and says so, and one while reading says that
-nothing was changed. SIGTERM is handled like Ctrl-C while a command runs, with exit 143
-instead of 130.
+then the changes (server-side apply under one field manager, so that running a command
+twice converges), then the manifest, then the wait. The changes and the manifest update
+are shielded from Ctrl-C so that an interruption never leaves them half done; an
+interruption while waiting leaves a consistent, submitted webservice and says so, and one
+while reading says that nothing was changed. SIGTERM is handled like Ctrl-C while a
+command runs, with exit 143 instead of 130.
 
 From the first cluster read to the manifest write (never while waiting), start, restart
 and stop hold the tool's command lock (:class:`_ToolLock`): two commands on one tool do
@@ -30,9 +29,9 @@ the whole namespace, not only the webservice's, for the checks against other own
 + 3 server-side applies + 4 watch streams (Deployments, ReplicaSets,
 Pods, Events; + the HTTPRoute, until the Gateway has accepted it), a
 restart of a running webservice 1 Pod list more (its old pods, before the apply), and
-on a failure 1 Events list + 1-2 log reads; ``stop`` 4 lists (the whole namespace: an object named like ours that is not ours is
-named, and left alone) + up to 3 deletes + 1 Pod
-list (+ 1 Pod watch while pods remain). While waiting, a Deployment GET per quiet second
+on a failure 1 Events list + 1-2 log reads; ``stop`` 4 lists (of the whole namespace: an
+object named like ours that is not ours is named, and left alone) + up to 3 deletes + 1
+Pod list (+ 1 Pod watch while pods remain). While waiting, a Deployment GET per quiet second
 only until the watch has shown the Deployment (normally at once).
 
 What is deleted is what carries the webservice's labels in the tool's own namespace,
@@ -61,7 +60,6 @@ from webservice.errors import (
     ClusterError,
     ForbiddenError,
     ManifestError,
-    PreflightError,
 )
 from webservice.results import StartResult, StatusResult, StopResult
 from webservice.status import selector
@@ -110,10 +108,10 @@ def _debug(request, text: str) -> None:
 
 def _everything(cluster, request, kind: str) -> list | None:
     """Every object of ``kind`` in the namespace (not only the webservice's: the checks for
-    other owners need them all); None when the tool may not list them (403) or the cluster
-    does not serve the kind (404: HTTPRoute without Gateway API). An Ingress list that is
-    refused stays an error, as in ``status.list_routes``: a stale Ingress of ours must be
-    found."""
+    other owners need them all); [] when the cluster does not serve the kind (404: HTTPRoute
+    without Gateway API); None when the tool may not list them (403: those checks are then
+    skipped, the cluster still decides). An Ingress list that is refused stays an error, as
+    in ``status.list_routes``: a stale Ingress of ours must be found."""
     try:
         items, _ = cluster.list(kind, missing_ok=kind == "HTTPRoute")
     except ForbiddenError:
