@@ -70,7 +70,7 @@ def start_healthy(env, *args):
 
 
 # (routing, name of the routing object, its kind, reads of a start, requests of a status)
-ROUTINGS = [("httproute", "HTTPRoute", "mytool", 6, 4), ("ingress", "Ingress", "mytool-subdomain", 6, 4)]
+ROUTINGS = [("httproute", "HTTPRoute", "mytool", 7, 4), ("ingress", "Ingress", "mytool-subdomain", 7, 4)]
 
 
 @pytest.mark.parametrize("routing,route_kind,route_name,start_reads,status_requests", ROUTINGS)
@@ -83,8 +83,8 @@ def test_healthy_start_status_stop(env, routing, route_kind, route_name, start_r
     assert "https://mytool.toolforge.org/" in result.stdout
     assert "starting mytool:" in result.stderr  # plain progress lines: not a terminal
     sent = requests(env)
-    # catalogue (cache empty) + deployments + limitranges + resourcequotas + ingresses
-    # + httproutes + 3 applies + 4 watches (+ the HTTPRoute's; a watch not yet sent when
+    # catalogue (cache empty) + deployments + limitranges + resourcequotas + services
+    # + ingresses + httproutes (all of the namespace: other owners) + 3 applies + 4 watches (+ the HTTPRoute's; a watch not yet sent when
     # it is ready is not sent at all); no discovery, no polling
     watches = [r for r in sent if r.query.get("watch") == "true"]
     assert len(sent) - len(watches) == start_reads + 3, sent  # reads + 3 applies, exactly
@@ -272,7 +272,8 @@ def test_start_does_not_take_over_a_job_of_the_same_name(env):
                        namespace=env.standin.namespace)
     result = run(env, "python3.11", "start")
     assert result.returncode == 2
-    assert "is not a webservice" in result.stderr
+    assert "Deployment 'mytool' is not managed by webservice (it belongs to the job 'mytool')" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert "PATCH" not in [r.method for r in requests(env)]
     job = env.standin.get("Deployment", env.standin.namespace, "mytool")
     assert job["metadata"]["labels"] == labels
@@ -426,6 +427,9 @@ def test_first_start_whose_route_is_refused_removes_every_object_it_applied(env,
 
 
 def test_quota_refusal_while_applying(env):
+    # the tool may not read its quota here (the preflight that names what uses the quota
+    # cannot run), so the cluster refuses the Service while applying
+    env.standin.add_fault(status=403, path="/resourcequotas", times=10)
     env.standin.set_quota({"services": "0"})
     result = run(env, "python3.11", "start")
     assert result.returncode == 7, result.stderr

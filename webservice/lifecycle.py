@@ -4,13 +4,15 @@ Each action is one function taking the CLI's ``Request`` and returning a result
 dataclass (``webservice.results``) whose ``exit_code`` is the command's. The order of
 work is always: resolve and check everything local (tool, config, template, manifest,
 type, required files, admission rule), then the few cluster reads the checks need
-(LimitRange, ResourceQuota, the current Deployment), then the changes (server-side
-apply under one field manager, so that running a command twice converges), then the
-manifest, then the wait. The changes and the manifest update are shielded from Ctrl-C
-so that an interruption never leaves them half done; an interruption while waiting
-leaves a consistent, submitted webservice and says so, and one while reading says that
-nothing was changed. SIGTERM is handled like Ctrl-C while a command runs, with exit 143
-instead of 130.
+(LimitRange, ResourceQuota, every Deployment, Service and route of the namespace), then
+the checks against other owners (nothing named like ours and not ours, no other route on
+our host, room in the quota for a new Service or Deployment: ``webservice.preflight``),
+then the changes (server-side apply under one field manager, so that running a command
+twice converges), then the manifest, then the wait. The changes and the manifest update
+are shielded from Ctrl-C so that an interruption never leaves them half done; an
+interruption while waiting leaves a consistent, submitted webservice and says so, and one
+while reading says that nothing was changed. SIGTERM is handled like Ctrl-C while a
+command runs, with exit 143 instead of 130.
 
 From the first cluster read to the manifest write (never while waiting), start, restart
 and stop hold the tool's command lock (:class:`_ToolLock`): two commands on one tool do
@@ -21,12 +23,15 @@ Requests per command (no discovery; the catalogue ConfigMap only when its cache 
 stale, +1): ``status`` 1 when stopped, 4 when running (Deployments, Pods, Ingresses,
 HTTPRoutes), 5 when unhealthy (+ Events, ReplicaSets)
 and 1 log read when a container crashed; ``start``/``restart`` 1 Deployment list +
-LimitRange + ResourceQuota + 2 routing lists (Ingress and HTTPRoute, whatever the
-routing mode: an object of the other kind is stale) + 3 server-side applies + 4 watch streams (Deployments, ReplicaSets,
+LimitRange + ResourceQuota + 1 Service list + 2 routing lists (Ingress and HTTPRoute,
+whatever the routing mode: an object of the other kind is stale); these four lists are of
+the whole namespace, not only the webservice's, for the checks against other owners;
++ 3 server-side applies + 4 watch streams (Deployments, ReplicaSets,
 Pods, Events; + the HTTPRoute, until the Gateway has accepted it), a
 restart of a running webservice 1 Pod list more (its old pods, before the apply), and
-on a failure 1 Events list + 1-2 log reads; ``stop`` 4 lists + up to 3 deletes + 1 Pod
-list (+ 1 Pod watch while pods remain). While waiting, a Deployment GET per quiet second
+on a failure 1 Events list + 1-2 log reads; ``stop`` 4 lists (of the whole namespace: an
+object named like ours that is not ours is named, and left alone) + up to 3 deletes + 1
+Pod list (+ 1 Pod watch while pods remain). While waiting, a Deployment GET per quiet second
 only until the watch has shown the Deployment (normally at once).
 
 What is deleted is what carries the webservice's labels in the tool's own namespace,
@@ -55,7 +60,6 @@ from webservice.errors import (
     ClusterError,
     ForbiddenError,
     ManifestError,
-    PreflightError,
 )
 from webservice.results import StartResult, StatusResult, StopResult
 from webservice.status import selector
@@ -90,12 +94,38 @@ def catalogue_fetch(cluster):
 
 def _ours(obj: dict, namespace: str) -> bool:
     """Whether an object carries the webservice's labels in the tool's namespace."""
-    from webservice.objects import COMPONENT, MANAGED_BY
+    from webservice.owners import ours
 
-    meta = obj.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    return (labels.get(COMPONENT) == "web" and labels.get(MANAGED_BY) == "webservice"
-            and meta.get("namespace", namespace) == namespace)
+    return ours(obj, namespace)
+
+
+def _debug(request, text: str) -> None:
+    if getattr(request, "debug", False):
+        from webservice.output import note
+
+        note(f"debug: {text}")
+
+
+def _everything(cluster, request, kind: str) -> list | None:
+    """Every object of ``kind`` in the namespace (not only the webservice's: the checks for
+    other owners need them all); [] when the cluster does not serve the kind (404: HTTPRoute
+    without Gateway API); None when the tool may not list them (403: those checks are then
+    skipped, the cluster still decides). An Ingress list that is refused stays an error, as
+    in ``status.list_routes``: a stale Ingress of ours must be found."""
+    try:
+        items, _ = cluster.list(kind, missing_ok=kind == "HTTPRoute")
+    except ForbiddenError:
+        if kind == "Ingress":
+            raise
+        _debug(request, f"may not list {kind}s: the checks for other owners skip them")
+        return None
+    return items
+
+
+def _our_names(tool: str) -> list[tuple[str, str]]:
+    """Every (kind, name) a webservice of ``tool`` may have, whatever the routing mode."""
+    return [("Deployment", tool), ("Service", tool), ("HTTPRoute", tool), ("Ingress", f"{tool}-subdomain"),
+            ("Ingress", f"{tool}-legacy")]
 
 
 def _exit_code(interruption) -> int:
@@ -313,13 +343,7 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
         # taken over by a forced apply
         deployments, _ = cluster.list("Deployment")
         current = status_mod.pick_deployment([d for d in deployments if _ours(d, cluster.namespace)], spec.tool)
-        for other in deployments:
-            if other["metadata"].get("name") == spec.tool and not _ours(other, cluster.namespace):
-                raise PreflightError(
-                    f"a Deployment named {spec.tool} exists in {cluster.namespace} and is not a webservice "
-                    "(a continuous job?); webservice will not take it over",
-                    hint=f"rename or delete it (e.g. 'toolforge jobs delete {spec.tool}'), then start again",
-                )
+        preflight.check_names([("Deployment", spec.tool)], {"Deployment": deployments}, cluster.namespace)
         if current is not None and not restart:
             desired = status_mod.desired_replicas(current)
             ready = int((current.get("status") or {}).get("readyReplicas") or 0)
@@ -340,9 +364,17 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
             ctx.warnings.append(warning)
             # no room for a surge pod: replace pods one at a time instead of deadlocking
             built[0]["spec"]["strategy"]["rollingUpdate"] = {"maxSurge": 0, "maxUnavailable": 1}
+        # every route and Service in the namespace, not only ours (the same number of lists):
+        # what another owner has under our names or on our host is never taken over
+        existing = {"Deployment": deployments, "Service": _everything(cluster, request, "Service")}
         routes = []
         for kind in status_mod.routing_kinds(ctx.config):
-            routes += [(kind, r) for r in status_mod.list_routes(cluster, kind, label)]
+            existing[kind] = _everything(cluster, request, kind)
+            routes += [(kind, r) for r in existing[kind] or []]
+        wanted = [(o["kind"], o["metadata"]["name"]) for o in built]
+        preflight.check_names(wanted, existing, cluster.namespace)
+        ctx.warnings.extend(preflight.check_host_claims(built[-1], routes, cluster.namespace))
+        preflight.check_counts(wanted, quotas, existing, cluster.namespace)
         wanted_routes = {(o["kind"], o["metadata"]["name"]) for o in built[2:]}
         stale = [(kind, r) for kind, r in routes if (kind, r["metadata"]["name"]) not in wanted_routes
                  and _ours(r, cluster.namespace)]
@@ -538,19 +570,23 @@ def _stop(request) -> StopResult:
 
 
 def _stop_locked(request, lock: _ToolLock) -> StopResult:
+    from webservice import preflight
+
     begin = time.monotonic()
     ctx = None
     try:  # the read phase: an interruption here leaves everything as it was
         ctx = Context.load(request)
         cluster = _connect(ctx, request)
         lock.acquire(ctx.tool.home)
-        label = selector()
         found = []
-        # routing first (visitors get the "no webservice" page at once), the Deployment last
+        # routing first (visitors get the "no webservice" page at once), the Deployment last;
+        # every object of each kind, so that one named like ours but not ours can be named
         for kind in ("Ingress", "HTTPRoute", "Service", "Deployment"):
-            items = status_mod.list_routes(cluster, kind, label) if kind == "HTTPRoute" else \
-                cluster.list(kind, label_selector=label)[0]
+            items = status_mod.list_routes(cluster, kind, None) if kind == "HTTPRoute" else cluster.list(kind)[0]
             found += [(kind, item) for item in items if _ours(item, cluster.namespace)]
+            for other_kind, other in preflight.foreign_named(_our_names(ctx.tool.name), {kind: items},
+                                                             cluster.namespace):
+                ctx.warnings.append(f"{preflight.not_ours_line(other_kind, other)}: left as it is")
     except KeyboardInterrupt as exc:
         tool = ctx.tool.name if ctx is not None else (request.tool or "")
         return StopResult(tool=tool, was_running=False, pods_gone=False, exit_code=_exit_code(exc),

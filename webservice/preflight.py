@@ -7,6 +7,14 @@ cannot work fails at once with a clear reason instead of leaving broken objects 
   container min/max) and ResourceQuota (hard minus used, counting what the running
   webservice gives back on a restart). Pure: the caller reads the two lists.
 
+* :func:`check_names`: no object start applies (Deployment, Service, route) exists under
+  the same name without the webservice's labels (a job's, one made by hand).
+* :func:`check_host_claims`: no other route in the namespace (an HTTPRoute a job publishes,
+  an Ingress or route made by hand) claims the host and path the webservice's route uses.
+* :func:`check_counts`: the quota has room for the Service and Deployment start creates
+  (``services``, ``count/deployments.apps``), naming what uses it.
+  These three are pure too; owners are read from labels (:mod:`webservice.owners`).
+
 Template validity and the admission host rule are checked by ``Context.spec`` and
 ``Context.check_admission`` (shared with ``--dry-run``). Nothing here talks to the
 cluster or prints.
@@ -16,10 +24,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 
-from webservice import quantity
+from webservice import owners, quantity
 from webservice.errors import PreflightError
 
 DOCS = "https://wikitech.wikimedia.org/wiki/Help:Toolforge/Web"
@@ -156,3 +165,234 @@ def check_limits(spec, limit_ranges: list, quotas: list, current: dict | None = 
                     "pods are replaced one at a time, so the webservice may be briefly unavailable"
                 )
     return list(dict.fromkeys(warnings))
+
+
+# --- sharing the namespace with jobs and other owners (issue 14 section 3) -----------------
+#
+# Each takes what the caller listed (every object of the kind in the tool's namespace, not
+# only the webservice's) and tells whether start/restart may go on. ``existing`` maps a kind
+# to its list, or to None when the tool may not list that kind (the check is then skipped:
+# the cluster still decides).
+
+
+def _owned_words(owner: owners.Owner) -> str:
+    if owner.kind == "job":
+        return f"it belongs to {owner.words}"
+    if owner.kind == "managed":
+        return f"it is managed by {owner.words}"
+    return f"it was {owner.words}"
+
+
+def not_ours_line(kind: str, obj: dict) -> str:
+    """``Service 'foo' is not managed by webservice (it belongs to the job 'foo')``."""
+    return (f"{kind} '{owners.name_of(obj)}' is not managed by webservice "
+            f"({_owned_words(owners.owner_of(kind, obj))})")
+
+
+def foreign_named(wanted, existing: dict, namespace: str) -> list[tuple[str, dict]]:
+    """The objects of ``existing`` named like one of ``wanted`` ((kind, name) pairs) that do
+    not carry the webservice's labels, in the order of ``wanted``."""
+    found = []
+    for kind, name in wanted:
+        for obj in existing.get(kind) or []:
+            if owners.name_of(obj) == name and not owners.ours(obj, namespace):
+                found.append((kind, obj))
+    return found
+
+
+def check_names(wanted, existing: dict, namespace: str) -> None:
+    """Raise PreflightError if an object start would apply exists under another owner: a
+    forced server-side apply would take it over (and a later stop would delete it)."""
+    found = foreign_named(wanted, existing, namespace)
+    if not found:
+        return
+    kind, obj = found[0]
+    owner = owners.owner_of(kind, obj)
+    raise PreflightError(
+        f"{not_ours_line(kind, obj)}: webservice will not overwrite or take it over, so nothing was changed",
+        hint=f"free the name first ('{owner.free}'), then run the command again",
+    )
+
+
+_REGEX = re.compile(r"[(\[{*?+$^\\|]")
+
+
+def _prefix(path) -> str:
+    """The literal leading part of a route path, without a trailing slash ('' for /)."""
+    return _REGEX.split(str(path or "/"), 1)[0].rstrip("/")
+
+
+def _overlap(a, b) -> bool:
+    a, b = _prefix(a), _prefix(b)
+    return not a or not b or a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _dicts(value) -> list:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def route_claims(kind: str, obj: dict) -> list[tuple[str, str]]:
+    """The (host, path) pairs an HTTPRoute or Ingress routes: exact hosts only (a route
+    without hostnames or with a wildcard loses to an exact one, whatever its age)."""
+    spec = (obj or {}).get("spec") or {}
+    out = []
+    if kind == "HTTPRoute":
+        paths = []
+        for rule in _dicts(spec.get("rules")) or [{}]:
+            for match in _dicts(rule.get("matches")) or [{}]:
+                paths.append(str((match.get("path") or {}).get("value") or "/"))
+        hosts = [h for h in spec.get("hostnames") or [] if isinstance(h, str) and "*" not in h]
+        return [(h.lower(), p) for h in hosts for p in paths]
+    for rule in _dicts(spec.get("rules")):
+        host = rule.get("host")
+        if not isinstance(host, str) or not host or "*" in host:
+            continue
+        paths = [str(p.get("path") or "/") for p in _dicts((rule.get("http") or {}).get("paths"))] or ["/"]
+        out += [(host.lower(), p) for p in paths]
+    return out
+
+
+def route_backends(kind: str, obj: dict) -> set[str]:
+    """The names of the Services a route sends requests to."""
+    spec = (obj or {}).get("spec") or {}
+    names = set()
+    if kind == "HTTPRoute":
+        for rule in _dicts(spec.get("rules")):
+            names |= {str(ref.get("name")) for ref in _dicts(rule.get("backendRefs"))}
+        return names
+    service = ((spec.get("defaultBackend") or {}).get("service") or {}).get("name")
+    names |= {str(service)} if service else set()
+    for rule in _dicts(spec.get("rules")):
+        for path in _dicts((rule.get("http") or {}).get("paths")):
+            service = ((path.get("backend") or {}).get("service") or {}).get("name")
+            names |= {str(service)} if service else set()
+    return names
+
+
+def host_claims(wanted: dict, routes, namespace: str) -> list[tuple[str, dict, str]]:
+    """The routes of ``routes`` ((kind, object) pairs) not ours that claim a host and path
+    ``wanted`` (the routing object start applies) will route: (kind, object, where). A
+    route that sends requests only to the webservice's own Service (a path routed by hand
+    to it) takes nothing away from it and is not a claim."""
+    mine = route_claims(wanted.get("kind", ""), wanted)
+    ours_backends = route_backends(wanted.get("kind", ""), wanted)
+    found = []
+    for kind, obj in routes:
+        if owners.ours(obj, namespace):
+            continue
+        backends = route_backends(kind, obj)
+        if backends and backends <= ours_backends:
+            continue
+        for host, path in route_claims(kind, obj):
+            if any(host == my_host and _overlap(path, my_path) for my_host, my_path in mine):
+                found.append((kind, obj, host + ("" if not _prefix(path) else _prefix(path))))
+                break
+    return found
+
+
+def claim_line(kind: str, obj: dict, where: str) -> str:
+    """``the job 'foo' publishes HTTPRoute 'foo' on mytool.toolforge.org``."""
+    owner = owners.owner_of(kind, obj)
+    name = owners.name_of(obj)
+    if owner.kind == "job":
+        return f"{owner.words} publishes {kind} '{name}' on {where}"
+    if owner.kind == "managed":
+        return f"{kind} '{name}' (managed by {owner.words}) claims {where}"
+    return f"{kind} '{name}' ({owner.words}) claims {where}"
+
+
+def _keeps_host(route: dict, other: dict) -> bool:
+    """Whether ``route`` keeps a host that ``other`` claims too: Gateway API (and
+    ingress-nginx for one host and path) gives it to the older one, on a tie to the first
+    by namespace/name."""
+    def key(obj: dict) -> tuple:
+        meta = (obj or {}).get("metadata") or {}
+        return str(meta.get("creationTimestamp") or "~"), str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+    return key(route) < key(other)
+
+
+def check_host_claims(wanted: dict, routes, namespace: str) -> list[str]:
+    """Raise PreflightError if another route in the namespace claims our host (and path):
+    Gateway API would give the host to the older route, silently. Where the webservice's
+    own route of that name exists already and is the older one (a restart; the other
+    route came later and serves nothing there), return a warning instead."""
+    meta = wanted.get("metadata") or {}
+    current = next((obj for kind, obj in routes if kind == wanted.get("kind") and owners.ours(obj, namespace)
+                    and owners.name_of(obj) == meta.get("name")), None)
+    found, warnings = [], []
+    for kind, obj, where in host_claims(wanted, routes, namespace):
+        if current is not None and _keeps_host(current, obj):
+            warnings.append(f"{claim_line(kind, obj, where)}, but the webservice's older {wanted.get('kind')} "
+                            f"'{meta.get('name')}' keeps that host: the {kind} gets nothing there")
+        else:
+            found.append((kind, obj, where))
+    if not found:
+        return warnings
+    kind, obj, where = found[0]
+    owner = owners.owner_of(kind, obj)
+    also = ""
+    if len(found) > 1:
+        also = " (also " + ", ".join(owners.describe(k, o) for k, o, _ in found[1:]) + ")"
+    if owner.kind == "job":
+        hint = f"free the host first ('{owner.free}', or run the job without --publish), then start again"
+    else:
+        hint = f"'{owner.free}' if it is not needed, or move it to another host or path; then start again"
+    raise PreflightError(f"{claim_line(kind, obj, where)}{also}: the webservice cannot serve there too, "
+                         "so nothing was changed", hint=hint)
+
+
+COUNTED = {"Service": ("services", "count/services"), "Deployment": ("count/deployments.apps",)}
+
+
+def _user(kind: str, obj: dict) -> str:
+    owner = owners.owner_of(kind, obj)
+    if owner.kind == "job":
+        return f"{owner.words} ({kind} '{owners.name_of(obj)}')"
+    return owners.describe(kind, obj)
+
+
+def _taken(users: list, in_use: Decimal) -> str:
+    """``the job 'foo' uses it (Service 'foo')``, ``they are used by ...``."""
+    if len(users) == 1 and in_use <= 1:
+        kind, obj = users[0]
+        owner = owners.owner_of(kind, obj)
+        if owner.kind == "job":
+            return f"{owner.words} uses it ({kind} '{owners.name_of(obj)}')"
+        return f"{owners.describe(kind, obj)} uses it"
+    if users:
+        others = " and other workloads" if len(users) < in_use else ""
+        return "they are used by " + ", ".join(_user(k, o) for k, o in users) + others
+    return "other workloads use " + ("it" if in_use <= 1 else "them")
+
+
+def check_counts(wanted, quotas: list, existing: dict, namespace: str) -> None:
+    """Raise PreflightError if the namespace quota has no room for a Service or Deployment
+    start would create (``services``, ``count/deployments.apps``: hard minus used). An
+    object of ours that exists already (a restart) is replaced in place and needs no room."""
+    for kind, name in wanted:
+        items = existing.get(kind)
+        if kind not in COUNTED or items is None:
+            continue
+        if any(owners.name_of(o) == name and owners.ours(o, namespace) for o in items):
+            continue
+        for quota in quotas:
+            quota_name = (quota.get("metadata") or {}).get("name", "?")
+            hard = (quota.get("spec") or {}).get("hard") or (quota.get("status") or {}).get("hard") or {}
+            used = (quota.get("status") or {}).get("used") or {}
+            for key in COUNTED[kind]:
+                limit = _q(hard.get(key), key)
+                in_use = _q(used[key], key) if key in used else Decimal(len(items))
+                if limit is None or in_use is None or in_use + 1 <= limit:
+                    continue
+                users = [(kind, o) for o in items if not owners.ours(o, namespace)]
+                if limit <= 0:
+                    what = f"the namespace quota {quota_name} allows no {kind} ({key}: 0)"
+                else:
+                    what = (f"the namespace quota {quota_name} allows {int(limit)} {kind}{'' if limit == 1 else 's'} "
+                            f"and {_taken(users, in_use)} ({key}: {int(in_use)} of {int(limit)} used)")
+                frees = list(dict.fromkeys(f"'{owners.owner_of(k, o).free}'" for k, o in users))
+                hint = (f"remove one ({' or '.join(frees)}) or ask the Toolforge admins for a larger quota, "
+                        "then start again") if frees else "ask the Toolforge admins for a larger quota"
+                raise PreflightError(f"{what}, so the webservice's {kind} cannot be created; nothing was changed",
+                                     hint=hint)
