@@ -67,6 +67,10 @@ class Config:
     # the same for the legacy host and the project (defaults and site file only)
     site_legacy_host: str = field(default="", compare=False)
     site_project: str = field(default="", compare=False)
+    # the routing the site itself sets (defaults and site file only): "httproute" means the
+    # site routes with the Gateway, "ingress" or "legacy-path" that it runs an ingress
+    # controller; it decides the form and availability of legacy path routing
+    site_routing: str = field(default="httproute", compare=False)
 
     def effective_legacy_host(self, project: str) -> str:
         return self.legacy_host or f"{project}.wmflabs.org"
@@ -75,9 +79,22 @@ class Config:
         """The legacy host the site routes: never one from the user's config or environment."""
         return self.site_legacy_host or f"{self.site_project or project}.wmflabs.org"
 
+    def legacy_path_kind(self) -> str:
+        """The kind of object legacy path routing is on this site: ``HTTPRoute`` where the
+        site routes with the Gateway (its own ``routing`` is ``httproute``, the default),
+        ``Ingress`` where it routes with an ingress controller (``ingress``/``legacy-path``)."""
+        return "HTTPRoute" if self.site_routing == "httproute" else "Ingress"
+
+    def legacy_path_served(self) -> bool:
+        """Whether the site serves legacy path routing: a site with an ingress controller
+        always did (on ``<project>.wmflabs.org`` unless ``legacy_host`` says otherwise);
+        under the Gateway only when the site config names its ``legacy_host`` (the cluster's
+        admission then admits ``/<tool>`` paths there; without it only ``<tool>.<domain>``)."""
+        return self.legacy_path_kind() == "Ingress" or bool(self.site_legacy_host)
+
 
 KEYS = tuple(f.name for f in fields(Config) if f.name not in ("sources", "site_domains", "site_legacy_host",
-                                                                "site_project"))
+                                                                "site_project", "site_routing"))
 # keys only the site file may set: who the pods run as is not the user's to choose
 SITE_ONLY = ("run_as_uid", "run_as_gid")
 
@@ -245,6 +262,7 @@ def load_config(
     layer(_read_file(site), f"config file {site}", site=True)
     site_domains = (values.get("public_domain", Config.public_domain),)
     site_legacy_host, site_project = values.get("legacy_host", ""), values.get("project", "")
+    site_routing = values.get("routing", Config.routing)
     user = user_config_path(environ)
     layer(_read_file(user), f"config file {user}")
     for key in KEYS:
@@ -259,4 +277,4 @@ def load_config(
     if overrides:
         layer({k: v for k, v in overrides.items() if v is not None}, "command line")
     return Config(**values, sources=sources, site_domains=site_domains, site_legacy_host=site_legacy_host,
-                  site_project=site_project)
+                  site_project=site_project, site_routing=site_routing)
