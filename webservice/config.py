@@ -50,6 +50,10 @@ class Config:
     gateway_section: str = ""
     # spec.ingressClassName of the Ingresses of ``ingress``/``legacy-path`` routing; empty: none
     ingress_class: str = ""
+    # whether the site's ingress controller writes Ingress status.loadBalancer addresses
+    # (site config only): start/restart then wait for one and report an Ingress without
+    # one as unconfirmed (exit 5), as an HTTPRoute no Gateway controller accepted
+    ingress_status: bool = False
     project: str = ""
     catalogue_ttl: int = 3600
     timeout: int = 180
@@ -96,7 +100,7 @@ class Config:
 KEYS = tuple(f.name for f in fields(Config) if f.name not in ("sources", "site_domains", "site_legacy_host",
                                                                 "site_project", "site_routing"))
 # keys only the site file may set: who the pods run as is not the user's to choose
-SITE_ONLY = ("run_as_uid", "run_as_gid")
+SITE_ONLY = ("run_as_uid", "run_as_gid", "ingress_status")
 
 
 def _check_host(value: Any) -> str:
@@ -173,6 +177,7 @@ CHECKS = {
     "gateway_namespace": _check_name,
     "gateway_section": _check_optional_name,
     "ingress_class": _check_optional_name,
+    "ingress_status": _check_bool,
     "project": _check_optional_name,
     "catalogue_ttl": _check_positive_int,
     "timeout": _check_positive_int,
