@@ -347,6 +347,95 @@ def test_legacy_tls_host_refused():
     refused(obj, "TLS host")
 
 
+# --- legacy path routing under a Gateway: the HTTPRoute form ----------------------------------------
+
+
+def legacy_route(*matches, host=LEGACY, redirect=None) -> dict:
+    """An HTTPRoute on the legacy host with one rule per match (``(type, value)``, or None for
+    a rule without matches) to the tool's Service, plus an optional redirect rule."""
+    rules = [({"matches": [{"path": {"type": kind, "value": value}}]} if kind else {})
+             | {"backendRefs": [{"name": TOOL, "port": 8000}]} for kind, value in matches]
+    if redirect is not None:
+        rules.insert(0, {"matches": [{"path": {"type": "Exact", "value": "/foo"}}],
+                         "filters": [{"type": "RequestRedirect", "requestRedirect": redirect}]})
+    obj = httproute(host)
+    obj["metadata"]["name"] = "foo-legacy"
+    obj["spec"]["rules"] = rules
+    return obj
+
+
+@pytest.mark.parametrize(
+    "matches",
+    [
+        [("PathPrefix", "/foo/")],
+        [("PathPrefix", "/foo")],  # element by element: not /foobar
+        [("Exact", "/foo")],
+        [("Exact", "/foo/api")],
+        [("PathPrefix", "/foo/static"), ("Exact", "/foo/")],
+    ],
+    ids=str,
+)
+def test_legacy_route_paths_inside(matches):
+    check_routing(legacy_route(*matches), TOOL, DOMAINS, legacy_host=LEGACY)
+
+
+@pytest.mark.parametrize(
+    "matches",
+    [
+        [(None, None)],  # no matches: every path
+        [("PathPrefix", "/")],
+        [("PathPrefix", "/foofoo/")],  # another tool called foofoo
+        [("PathPrefix", "/fo")],
+        [("Exact", "/bar")],
+        [("PathPrefix", "/FOO/")],
+        [("RegularExpression", "/foo/.*")],  # a regex may match anything
+        [("PathPrefix", "/foo/../bar/")],
+        [("PathPrefix", "/foo/%2e%2e/bar/")],
+        [("PathPrefix", "/foo//")],
+        [("PathPrefix", "/foo/"), ("PathPrefix", "/bar/")],
+    ],
+    ids=str,
+)
+def test_legacy_route_paths_outside(matches):
+    refused(legacy_route(*matches), "legacy path", "outside /foo/")
+
+
+def test_legacy_route_match_without_path_is_every_path():
+    obj = legacy_route(("PathPrefix", "/foo/"))
+    obj["spec"]["rules"][0]["matches"] = [{"headers": [{"name": "x", "value": "y"}]}]
+    refused(obj, "legacy path '/'", "outside /foo/")
+
+
+def test_legacy_route_only_on_the_configured_legacy_host():
+    obj = legacy_route(("PathPrefix", "/foo/"))
+    refused(obj, "'tools.wmflabs.org' is not allowed", legacy_host=None)
+    refused(obj, "is not allowed", legacy_host="toolsbeta.wmflabs.org")
+    check_routing(legacy_route(("PathPrefix", "/foo/"), host="Tools.WMFLabs.org"), TOOL, DOMAINS, legacy_host=LEGACY)
+
+
+@pytest.mark.parametrize(
+    "redirect,fragment",
+    [
+        ({"path": {"type": "ReplaceFullPath", "replaceFullPath": "/foo/"}, "statusCode": 302}, None),
+        ({"path": {"type": "ReplaceFullPath", "replaceFullPath": "/foo/"}, "scheme": "https"}, None),
+        ({"hostname": "tools.wmflabs.org", "path": {"type": "ReplaceFullPath", "replaceFullPath": "/foo/"}}, None),
+        ({"hostname": "evil.example"}, "leaves the legacy host"),
+        ({"hostname": "foo.toolforge.org.evil.example"}, "leaves the legacy host"),
+        ({"path": {"type": "ReplaceFullPath", "replaceFullPath": "/bar/"}}, "leaves /foo/"),
+        ({"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}, "leaves /foo/"),
+        ({"path": {"type": "ReplaceFullPath", "replaceFullPath": "/foo/../bar"}}, "leaves /foo/"),
+    ],
+    ids=str,
+)
+def test_legacy_route_redirects_stay_on_the_host_under_the_tool(redirect, fragment):
+    obj = legacy_route(("PathPrefix", "/foo/"), redirect=redirect)
+    if fragment is None:
+        check_routing(obj, TOOL, DOMAINS, legacy_host=LEGACY)
+        return
+    refused(obj, fragment)
+    assert reason_of(obj, legacy_host=LEGACY) == "redirect-not-allowed"
+
+
 # --- the objects webservice builds pass ----------------------------------------------------------------
 
 NOW = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -370,13 +459,15 @@ def build(tmp_path, config: Config, type_name: str = "python3.11", tool_name: st
         Config(),
         Config(routing="httproute"),
         Config(routing="httproute", gateway_section="https"),
-        Config(routing="legacy-path"),
-        Config(routing="legacy-path", legacy_snippets=True),
+        Config(routing="legacy-path"),  # the Gateway form (the site routes with the Gateway)
         Config(routing="legacy-path", legacy_host="tools.example.org"),
+        Config(routing="legacy-path", site_routing="ingress"),  # the Ingress forms
+        Config(routing="legacy-path", legacy_snippets=True, site_routing="ingress"),
+        Config(routing="legacy-path", legacy_host="tools.example.org", site_routing="ingress"),
         Config(public_domain="beta.toolforge.org"),
         Config(public_domain="beta.toolforge.org", routing="httproute"),
     ],
-    ids=lambda c: f"{c.routing}-{c.public_domain}-{c.legacy_snippets}-{c.legacy_host or 'default'}",
+    ids=lambda c: f"{c.routing}-{c.site_routing}-{c.public_domain}-{c.legacy_snippets}-{c.legacy_host or 'default'}",
 )
 @pytest.mark.parametrize("tool_name", ["foo", "a", "my-tool", "x" * 58])
 def test_built_routing_objects_pass(tmp_path, config, tool_name):
@@ -415,8 +506,26 @@ def test_built_httproute_tampered_is_refused(tmp_path):
     refused(evil, "bar.toolforge.org")
 
 
+def test_built_legacy_route_passes_and_tampered_is_refused(tmp_path):
+    spec, obj = build(tmp_path, Config(routing="legacy-path", legacy_host=LEGACY, site_legacy_host=LEGACY))
+    assert (obj["kind"], obj["spec"]["hostnames"]) == ("HTTPRoute", [LEGACY])
+    check_routing(obj, TOOL, ["toolforge.org"], legacy_host=LEGACY, gateways=["istio-gateway/toolforge"])
+    refused(obj, "is not allowed", legacy_host=None)  # a site without legacy routing
+    refused(obj, "outside /bar/", tool="bar")  # another tool's path
+    for change, fragment in [
+        (lambda o: o["spec"]["rules"][1]["matches"][0]["path"].update(value="/"), "legacy path '/'"),
+        (lambda o: o["spec"]["rules"][1].pop("matches"), "has no matches"),
+        (lambda o: o["spec"]["rules"][0]["filters"][0]["requestRedirect"].update(hostname="evil.example"),
+         "leaves the legacy host"),
+        (lambda o: o["spec"]["hostnames"].append("bar.toolforge.org"), "bar.toolforge.org"),
+    ]:
+        evil = copy.deepcopy(obj)
+        change(evil)
+        refused(evil, fragment)
+
+
 def test_built_legacy_on_toolsbeta(tmp_path):
-    spec, obj = build(tmp_path, Config(routing="legacy-path"), project="toolsbeta")
+    spec, obj = build(tmp_path, Config(routing="legacy-path", site_routing="ingress"), project="toolsbeta")
     assert spec.legacy_host == "toolsbeta.wmflabs.org"
     check_routing(obj, TOOL, ["toolforge.org"], legacy_host="toolsbeta.wmflabs.org")
     refused(obj, legacy_host="tools.wmflabs.org")

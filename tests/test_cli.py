@@ -144,10 +144,16 @@ def test_replicas_and_json(env, capsys):
 
 
 @pytest.mark.parametrize(
-    "routing,kind,name",
-    [("ingress", "Ingress", "mytool-subdomain"), ("legacy-path", "Ingress", "mytool-legacy"), ("httproute", "HTTPRoute", "mytool")],
+    "site,routing,kind,name",
+    [("", "ingress", "Ingress", "mytool-subdomain"), ("", "httproute", "HTTPRoute", "mytool"),
+     # legacy path routing: an Ingress where the site runs an ingress controller, an HTTPRoute
+     # under the Gateway where the site names its legacy host
+     ("routing: ingress\n", "legacy-path", "Ingress", "mytool-legacy"),
+     ("routing: legacy-path\n", "legacy-path", "Ingress", "mytool-legacy"),
+     ("legacy_host: tools.wmflabs.org\n", "legacy-path", "HTTPRoute", "mytool-legacy")],
 )
-def test_routing_modes(env, capsys, monkeypatch, routing, kind, name):
+def test_routing_modes(env, capsys, monkeypatch, site, routing, kind, name):
+    Path(env["WEBSERVICE_SITE_CONFIG"]).write_text(site)
     code, out, err = run(["start", "python3.11", "--dry-run", "--routing", routing], capsys)
     assert code == 0, err
     routing_object = list(yaml.safe_load_all(out))[-1]
@@ -601,8 +607,9 @@ def test_legacy_host_comes_only_from_the_site_config(env, capsys, monkeypatch, w
         path = Path(env["XDG_CONFIG_HOME"]) / "toolforge" / "webservice.yaml"
         path.parent.mkdir(parents=True)
         path.write_text(f"{key}: {value}\n")
-    elif where == "site":
-        Path(env["WEBSERVICE_SITE_CONFIG"]).write_text(f"{key}: {value}\n")
+    # a site with an ingress controller: legacy path routing on <project>.wmflabs.org by default
+    Path(env["WEBSERVICE_SITE_CONFIG"]).write_text("routing: ingress\n" + (f"{key}: {value}\n" if where == "site"
+                                                                         else ""))
     code, out, err = run(["--dry-run", "--routing", "legacy-path", "python3.11", "start"], capsys)
     if not accepted:
         assert code == 2 and out == ""
@@ -612,6 +619,63 @@ def test_legacy_host_comes_only_from_the_site_config(env, capsys, monkeypatch, w
     assert code == 0, err
     ingress = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Ingress"]
     assert [r["host"] for i in ingress for r in i["spec"]["rules"]] == [host]
+
+
+# --- legacy path routing where the site does not serve it (issue 14 section 1) -------------------
+
+LEGACY_REFUSED = [
+    # (site config, how legacy-path is asked for, where the message says it came from)
+    ("", ["--routing", "legacy-path"], "--routing legacy-path"),  # today's Toolforge: no site file
+    ("public_domain: toolforge.org\n", ["--routing", "legacy-path"], "--routing legacy-path"),
+    ("routing: httproute\nproject: toolsbeta\n", ["--routing", "legacy-path"], "--routing legacy-path"),
+    ("", "env", "environment variable WEBSERVICE_ROUTING"),
+    ("", "user", "webservice.yaml"),
+    ("", "user-host", "--routing legacy-path"),  # a user's legacy_host does not make the site serve it
+]
+
+
+@pytest.mark.parametrize("site,how,where", LEGACY_REFUSED, ids=[f"{s!r}-{h}" for s, h, _ in LEGACY_REFUSED])
+@pytest.mark.parametrize("action", ["start", "restart"])
+def test_legacy_path_is_refused_up_front_where_the_site_does_not_serve_it(env, capsys, monkeypatch, site, how,
+                                                                          where, action):
+    Path(env["WEBSERVICE_SITE_CONFIG"]).write_text(site)
+    user = Path(env["XDG_CONFIG_HOME"]) / "toolforge" / "webservice.yaml"
+    user.parent.mkdir(parents=True)
+    argv = ["--dry-run", "python3.11", action]
+    if how == "env":
+        monkeypatch.setenv("WEBSERVICE_ROUTING", "legacy-path")
+    elif how == "user":
+        user.write_text("routing: legacy-path\n")
+    elif how == "user-host":
+        user.write_text("legacy_host: tools.wmflabs.org\n")
+        argv += ["--routing", "legacy-path"]
+    else:
+        argv += how
+    code, out, err = run(argv, capsys)
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    asked, _, why = line.partition(": this site does not serve legacy path routing")
+    assert why, line
+    assert asked.startswith("webservice: error: ") and where in asked, line  # says where it was asked for
+    assert "use the default routing (--routing httproute), which serves https://mytool.toolforge.org/" in line
+
+
+@pytest.mark.parametrize("site", ["routing: ingress\n", "routing: legacy-path\n", "legacy_host: tools.wmflabs.org\n",
+                                  "routing: httproute\nlegacy_host: legacy.example.org\n"])
+def test_legacy_path_is_not_refused_where_the_site_serves_it(env, capsys, site):
+    Path(env["WEBSERVICE_SITE_CONFIG"]).write_text(site)
+    code, out, err = run(["--dry-run", "--routing", "legacy-path", "python3.11", "start"], capsys)
+    assert code == 0, err
+    assert list(yaml.safe_load_all(out))[-1]["metadata"]["name"] == "mytool-legacy"
+
+
+def test_a_legacy_path_setting_does_not_stop_other_actions(env, capsys, monkeypatch):
+    """Only start and restart build routing: 'types' (like status, stop, logs, shell) is not
+    refused because of WEBSERVICE_ROUTING=legacy-path."""
+    monkeypatch.setenv("WEBSERVICE_ROUTING", "legacy-path")
+    code, out, err = run(["types"], capsys)
+    assert code == 0, err
+    assert "python3.11" in out
 
 
 def _pod_contexts(out: str) -> tuple[dict, dict]:

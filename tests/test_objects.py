@@ -54,8 +54,13 @@ CASES = {
     "python3.11-extra-args": ({"type": "python3.11", "extra_args": ["--processes", "4"]}, {}),
     "python3.11-ingress": ({"type": "python3.11"}, {"routing": "ingress"}),
     "python3.11-ingress-class": ({"type": "python3.11"}, {"routing": "ingress", "ingress_class": "istio"}),
-    "python3.11-legacy-path": ({"type": "python3.11"}, {"routing": "legacy-path"}),
-    "python3.11-legacy-snippets": ({"type": "python3.11"}, {"routing": "legacy-path", "legacy_snippets": True}),
+    # legacy path routing where the site runs an ingress controller (its own routing: ingress)
+    "python3.11-legacy-path": ({"type": "python3.11"}, {"routing": "legacy-path", "site_routing": "ingress"}),
+    "python3.11-legacy-snippets": ({"type": "python3.11"}, {"routing": "legacy-path", "legacy_snippets": True,
+                                                            "site_routing": "ingress"}),
+    # ...and under the Gateway, on a site whose config names its legacy host
+    "python3.11-legacy-gateway": ({"type": "python3.11"}, {"routing": "legacy-path", "legacy_host": "tools.wmflabs.org",
+                                                           "site_legacy_host": "tools.wmflabs.org"}),
     "python3.11-httproute": ({"type": "python3.11"}, {"routing": "httproute"}),
     "python3.11-httproute-section": ({"type": "python3.11"}, {"routing": "httproute", "gateway_section": "https"}),
     "python3.11-beta": ({"type": "python3.11"}, {"public_domain": "beta.toolforge.org"}),
@@ -171,8 +176,8 @@ def test_ingress_class_only_when_configured(tmp_path):
     plain = objects.build_routing(make_spec(tmp_path, Config(routing="ingress"), type="python3.11"))
     assert plain["kind"] == "Ingress" and "ingressClassName" not in plain["spec"]
     for routing in ("ingress", "legacy-path"):
-        classed = objects.build_routing(make_spec(tmp_path, Config(routing=routing, ingress_class="istio"),
-                                                  type="python3.11"))
+        classed = objects.build_routing(make_spec(tmp_path, Config(routing=routing, ingress_class="istio",
+                                                                   site_routing="ingress"), type="python3.11"))
         assert classed["kind"] == "Ingress" and classed["spec"]["ingressClassName"] == "istio"
 
 
@@ -255,8 +260,10 @@ def test_probes(tmp_path):
 
 
 def test_legacy_path_forms(tmp_path):
-    snippet = objects.build_routing(make_spec(tmp_path, Config(routing="legacy-path", legacy_snippets=True), type="python3.11"))
-    plain = objects.build_routing(make_spec(tmp_path, Config(routing="legacy-path"), type="python3.11"))
+    snippet = objects.build_routing(make_spec(tmp_path, Config(routing="legacy-path", legacy_snippets=True,
+                                                               site_routing="ingress"), type="python3.11"))
+    plain = objects.build_routing(make_spec(tmp_path, Config(routing="legacy-path", site_routing="ingress"),
+                                            type="python3.11"))
     assert snippet["spec"]["rules"][0]["host"] == plain["spec"]["rules"][0]["host"] == "tools.wmflabs.org"
     annotations = snippet["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/rewrite-target"] == "/mytool/$2"
@@ -269,6 +276,41 @@ def test_legacy_path_forms(tmp_path):
     deployment = objects.build_deployment(make_spec(tmp_path, Config(routing="legacy-path"), type="python3.11"))
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "WEBSERVICE_PATH_PREFIX", "value": "/mytool"} in env
+
+
+@pytest.mark.parametrize("site_routing,kind", [("httproute", "HTTPRoute"), ("ingress", "Ingress"),
+                                               ("legacy-path", "Ingress")])
+def test_legacy_path_kind_follows_the_sites_own_routing(tmp_path, site_routing, kind):
+    """The Gateway form where the site routes with the Gateway, the Ingress form where it runs
+    an ingress controller; a user's --routing or config never changes which."""
+    config = Config(routing="legacy-path", site_routing=site_routing, site_legacy_host="tools.wmflabs.org")
+    route = objects.build_routing(make_spec(tmp_path, config, type="python3.11"))
+    assert (route["kind"], route["metadata"]["name"]) == (kind, "mytool-legacy")
+
+
+def test_legacy_httproute_shape(tmp_path):
+    """HTTPRoute has no schema in kubernetes-validate: the Gateway API v1 shape of the legacy
+    form, spelled out (REFERENCE 2: /<tool> redirects to /<tool>/, /<tool>/x reaches the app as
+    /<tool>/x)."""
+    config = Config(routing="legacy-path", legacy_host="tools.wmflabs.org", site_legacy_host="tools.wmflabs.org",
+                    gateway_section="http")
+    spec = make_spec(tmp_path, config, type="python3.11")
+    route = objects.build_routing(spec)
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1" and route["kind"] == "HTTPRoute"
+    assert route["metadata"]["labels"] == objects.labels("mytool")
+    assert route["spec"]["parentRefs"] == [objects.parent_ref(spec)] == [
+        {"name": "toolforge", "namespace": "istio-gateway", "sectionName": "http"}]
+    assert route["spec"]["hostnames"] == ["tools.wmflabs.org"]
+    redirect, serve = route["spec"]["rules"]
+    assert redirect == {"matches": [{"path": {"type": "Exact", "value": "/mytool"}}],
+                        "filters": [{"type": "RequestRedirect", "requestRedirect": {
+                            "path": {"type": "ReplaceFullPath", "replaceFullPath": "/mytool/"}, "statusCode": 302}}]}
+    assert "backendRefs" not in redirect  # the CRD refuses a redirect rule with backends
+    assert serve == {"matches": [{"path": {"type": "PathPrefix", "value": "/mytool/"}}],
+                     "backendRefs": [{"name": "mytool", "port": 8000}]}  # no URLRewrite: the prefix is kept
+    env = objects.build_deployment(spec)["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "WEBSERVICE_PATH_PREFIX", "value": "/mytool"} in env
+    assert spec.url == "https://tools.wmflabs.org/mytool/"
 
 
 def test_builders_are_pure(tmp_path):

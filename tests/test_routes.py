@@ -87,3 +87,28 @@ def test_ingress_is_reported_not_judged():
     ingress["status"] = {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}
     assert "address 10.0.0.1" in routes.route_state(ingress).line()
     assert routes.route_state(ingress).as_dict()["kind"] == "Ingress"
+
+
+@pytest.mark.parametrize("status,state,message", [
+    (None, "unconfirmed", "no load-balancer address"),
+    ({"loadBalancer": {}}, "unconfirmed", "no load-balancer address"),
+    ({"loadBalancer": {"ingress": [{}]}}, "unconfirmed", "no load-balancer address"),
+    ({"loadBalancer": {"ingress": [{"ip": "185.15.56.11"}]}}, "attached", "address 185.15.56.11"),
+    ({"loadBalancer": {"ingress": [{"hostname": "lb.example"}]}}, "attached", "address lb.example"),
+])
+def test_ingress_judged_by_its_address_where_the_site_writes_them(status, state, message):
+    ingress = {"kind": "Ingress", "metadata": {"name": "mytool-subdomain"},
+               "spec": {"rules": [{"host": "mytool.toolforge.org"}]}}
+    if status is not None:
+        ingress["status"] = status
+    got = routes.route_state(ingress, expect_address=True)
+    assert (got.state, got.message) == (state, message)
+    assert routes.route_state(ingress).state == "unchecked"  # elsewhere: reported, not judged
+    problem = routes.problem(got, timeout=7)
+    if state == "attached":
+        assert problem is None
+    else:
+        assert problem.code == "routeunconfirmed"
+        assert problem.message == ("no ingress controller has given the Ingress/mytool-subdomain a load-balancer "
+                                   "address within 7 s, so it may serve nothing")
+        assert "ingress_class" in problem.hint

@@ -136,3 +136,33 @@ def test_served_in_discovery(standin):
     code, _, body = standin.http("GET", "/apis/gateway.networking.k8s.io/v1")
     assert code == 200
     assert "httproutes" in str(body)
+
+
+REDIRECT = {"type": "RequestRedirect", "requestRedirect": {
+    "path": {"type": "ReplaceFullPath", "replaceFullPath": "/mytool/"}, "statusCode": 302}}
+
+
+@pytest.mark.parametrize("rule,message", [
+    ({"matches": [{"path": {"type": "Exact", "value": "/mytool"}}], "filters": [REDIRECT]}, None),
+    ({"filters": [REDIRECT], "backendRefs": [{"name": "mytool", "port": 8000}]},
+     "RequestRedirect filter must not be used together with backendRefs"),
+    ({"filters": [{"type": "RequestRedirect"}]}, "filter.requestRedirect must be specified"),
+    ({"filters": [{"type": "RequestRedirect", "requestRedirect": {"statusCode": 307}}]}, "Unsupported value: 307"),
+    ({"matches": [{"path": {"type": "Exact", "value": "/mytool"}}], "filters": [{"type": "RequestRedirect",
+      "requestRedirect": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/x"}}}]},
+     "exactly one PathPrefix match must be specified"),
+], ids=["redirect-only", "redirect-with-backends", "no-requestRedirect", "status-307", "prefix-with-exact"])
+def test_the_crds_redirect_rules(standin, rule, message):
+    """The Gateway API CRD's CEL rules on RequestRedirect, which the legacy path route must pass."""
+    from tests.standin.errors import ApiError
+
+    obj = route()
+    obj["spec"]["rules"] = [rule]
+    if message is None:
+        standin.create(obj)
+        assert standin.get("HTTPRoute", NS, "mytool")["spec"]["rules"] == [rule]
+        return
+    with pytest.raises(ApiError) as info:
+        standin.create(obj)
+    assert info.value.code == 422 and message in str(info.value.message), info.value.message
+    assert standin.get("HTTPRoute", NS, "mytool") is None

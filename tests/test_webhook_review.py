@@ -88,6 +88,29 @@ def route(*hostnames, parents=None, backends=None, filters=None, namespace="tool
             "metadata": {"name": tool, "namespace": namespace}, "spec": spec}
 
 
+def legacy_route(*rules, host="tools.wmflabs.org", parents=None) -> dict:
+    """The legacy path HTTPRoute the client builds under a Gateway (objects.build_legacy_httproute),
+    or one with the given ``rules``."""
+    obj = route(host, parents=parents)
+    obj["metadata"]["name"] = "tool-legacy"
+    obj["spec"]["rules"] = list(rules) or [
+        {"matches": [{"path": {"type": "Exact", "value": "/tool"}}],
+         "filters": [{"type": "RequestRedirect", "requestRedirect": {
+             "path": {"type": "ReplaceFullPath", "replaceFullPath": "/tool/"}, "statusCode": 302}}]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/tool/"}}],
+         "backendRefs": [{"name": "tool", "port": 8000}]}]
+    return obj
+
+
+def to_tool(path: dict, **extra) -> dict:
+    return {"matches": [{"path": path}], "backendRefs": [{"name": "tool", "port": 8000}], **extra}
+
+
+def redirect(**fields) -> dict:
+    return {"matches": [{"path": {"type": "Exact", "value": "/tool"}}],
+            "filters": [{"type": "RequestRedirect", "requestRedirect": fields}]}
+
+
 def ar(obj, *, kind=INGRESS, namespace=None, operation="CREATE", uid="uid-1", api_version="admission.k8s.io/v1",
        **extra) -> dict:
     if namespace is None:
@@ -203,6 +226,47 @@ CASES = [
     ("redirect-snippet-on-tool-host", ar(ingress("tool.toolforge.org", annotations={
         "nginx.ingress.kubernetes.io/configuration-snippet": "rewrite ^(/tool)$ $1/ redirect;"})), LEGACY,
      "snippet-annotation"),
+    # legacy path routing under a Gateway: an HTTPRoute on the legacy host, /tool only
+    ("legacy-route-own", ar(legacy_route(), kind=ROUTE), LEGACY, None),
+    ("legacy-route-disabled", ar(legacy_route(), kind=ROUTE), DEFAULT, "host-not-allowed"),
+    ("legacy-route-other-legacy-host", ar(legacy_route(host="toolsbeta.wmflabs.org"), kind=ROUTE), LEGACY,
+     "host-not-allowed"),
+    ("legacy-route-own-prefix-no-slash", ar(legacy_route(to_tool({"type": "PathPrefix", "value": "/tool"})),
+                                           kind=ROUTE), LEGACY, None),
+    ("legacy-route-own-subpath", ar(legacy_route(to_tool({"type": "Exact", "value": "/tool/api"})), kind=ROUTE),
+     LEGACY, None),
+    ("legacy-route-no-matches", ar(legacy_route({"backendRefs": [{"name": "tool", "port": 8000}]}), kind=ROUTE),
+     LEGACY, "legacy-path"),
+    ("legacy-route-match-without-path", ar(legacy_route({"matches": [{"headers": [{"name": "x", "value": "y"}]}],
+                                                         "backendRefs": [{"name": "tool", "port": 8000}]}),
+                                           kind=ROUTE), LEGACY, "legacy-path"),
+    ("legacy-route-root", ar(legacy_route(to_tool({"type": "PathPrefix", "value": "/"})), kind=ROUTE), LEGACY,
+     "legacy-path"),
+    ("legacy-route-other-tool", ar(legacy_route(to_tool({"type": "PathPrefix", "value": "/toolbox/"})),
+                                   kind=ROUTE), LEGACY, "legacy-path"),
+    ("legacy-route-prefix-of-other-tool", ar(legacy_route(to_tool({"type": "PathPrefix", "value": "/to"})),
+                                             kind=ROUTE), LEGACY, "legacy-path"),
+    ("legacy-route-regex", ar(legacy_route(to_tool({"type": "RegularExpression", "value": "/tool/.*|/other/.*"})),
+                              kind=ROUTE), LEGACY, "legacy-path"),
+    ("legacy-route-dot-dot", ar(legacy_route(to_tool({"type": "PathPrefix", "value": "/tool/../other/"})),
+                                kind=ROUTE), LEGACY, "legacy-path"),
+    ("legacy-route-second-rule-outside", ar(legacy_route(to_tool({"type": "PathPrefix", "value": "/tool/"}),
+                                                         to_tool({"type": "PathPrefix", "value": "/other/"})),
+                                            kind=ROUTE), LEGACY, "legacy-path"),
+    ("legacy-route-no-rules", ar({**legacy_route(), "spec": {**legacy_route()["spec"], "rules": []}}, kind=ROUTE),
+     LEGACY, "legacy-path"),
+    ("legacy-route-redirect-other-host", ar(legacy_route(redirect(hostname="evil.example", statusCode=302)),
+                                            kind=ROUTE), LEGACY, "redirect-not-allowed"),
+    ("legacy-route-redirect-outside", ar(legacy_route(redirect(path={"type": "ReplaceFullPath",
+                                                                     "replaceFullPath": "/other/"})),
+                                         kind=ROUTE), LEGACY, "redirect-not-allowed"),
+    ("legacy-route-redirect-https", ar(legacy_route(redirect(scheme="https", path={
+        "type": "ReplaceFullPath", "replaceFullPath": "/tool/"})), kind=ROUTE), LEGACY, None),
+    ("legacy-route-other-backend-ns", ar(legacy_route(to_tool({"type": "PathPrefix", "value": "/tool/"}) | {
+        "backendRefs": [{"name": "x", "namespace": "tool-other", "port": 80}]}), kind=ROUTE), LEGACY,
+     "backend-not-allowed"),
+    ("legacy-route-other-gateway", ar(legacy_route(parents=[{"name": "evil", "namespace": "istio-gateway"}]),
+                                      kind=ROUTE), LEGACY, "parent-not-allowed"),
     # HTTPRoute
     ("route-own", ar(route("tool.toolforge.org"), kind=ROUTE), DEFAULT, None),
     ("route-v1beta1", ar(route("tool.toolforge.org", version="v1beta1"), kind=ROUTE_BETA), DEFAULT, None),

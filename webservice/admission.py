@@ -14,7 +14,11 @@ and nothing is ever interpreted as a regular expression. It covers:
   and ``RequestMirror`` backends only to Services of the route's own namespace;
 * legacy path routing on the configured shared legacy host only under ``/<tool>``; the
   one snippet the client itself builds there (``rewrite ^(/<tool>)$ $1/ redirect;``) is
-  the only snippet allowed;
+  the only snippet allowed; an HTTPRoute naming the legacy host must match only paths
+  ``Exact``/``PathPrefix`` ``/<tool>`` or under ``/<tool>/`` in every rule (no rule or
+  match without a path, no ``RegularExpression``), and its ``RequestRedirect`` filters may
+  not leave the host or ``/<tool>/`` (the client's form: ``/<tool>`` redirected to
+  ``/<tool>/``, ``/<tool>/`` to the Service);
 * one catch-all tool (the 404 page) may hold ``*.<domain>``.
 
 Every refusal is an ``AdmissionError`` with a stable ``reason`` code (``REASONS``) and a
@@ -47,6 +51,7 @@ REASONS = {
     "snippet-annotation": "an nginx snippet annotation",
     "server-alias-annotation": "an nginx server-alias annotation",
     "legacy-path": "a legacy path outside /<tool>/",
+    "redirect-not-allowed": "a RequestRedirect on the legacy host to another host or outside /<tool>/",
     "parent-not-allowed": "an HTTPRoute parentRef other than the configured Gateway(s)",
     "backend-not-allowed": "a backendRef that is not a Service of the route's namespace",
     "mirror-not-allowed": "a RequestMirror backend that is not a Service of the route's namespace",
@@ -99,6 +104,28 @@ def _legacy_path_ok(path: object, tool: str) -> bool:
     if value == f"/{tool}":
         return path.get("pathType") in ("Prefix", "Exact")
     return value.startswith(f"/{tool}/") or value == f"/{tool}(/|$)(.*)"
+
+
+def _legacy_route_path_ok(match: object, tool: str) -> bool:
+    """An HTTPRoute match on the legacy host: an ``Exact`` or ``PathPrefix`` path (Gateway
+    API matches prefixes element by element) that is ``/<tool>`` or under ``/<tool>/``,
+    without ``.``/``..`` segments or percent-escapes. No path means ``PathPrefix /``, and a
+    ``RegularExpression`` could match anything: both are refused."""
+    if not isinstance(match, dict) or not isinstance(match.get("path"), dict):
+        return False
+    path = match["path"]
+    value = path.get("value", "/")
+    if path.get("type", "PathPrefix") not in ("Exact", "PathPrefix") or not isinstance(value, str):
+        return False
+    return _under_tool(value, tool)
+
+
+def _under_tool(value: object, tool: str) -> bool:
+    if not isinstance(value, str) or "%" in value or "//" in value:
+        return False
+    if any(segment in (".", "..") for segment in value.split("/")):
+        return False
+    return value == f"/{tool}" or value.startswith(f"/{tool}/")
 
 
 def _parse_gateway(text: str) -> tuple[str, str]:
@@ -278,7 +305,11 @@ class _Check:
         if not hostnames:
             self.refuse("an HTTPRoute without hostnames would catch other tools' traffic; "
                         f"add hostnames: [{self.tool}.<domain>]", "no-hostnames")
+        legacy = False
         for host in hostnames:
+            if self._legacy_rule(host):
+                legacy = True
+                continue
             self.host(host, "hostname", "host-not-allowed")
         if self.policy.gateways is not None:
             for i, parent in enumerate(self.as_list(spec.get("parentRefs"), "spec.parentRefs")):
@@ -291,6 +322,42 @@ class _Check:
                 self.backend(ref, where, "backend-not-allowed")
                 self.filters(ref.get("filters"), f"{where}.filters")
             self.filters(rule.get("filters"), f"spec.rules[{i}].filters")
+            if legacy:
+                self.legacy_route_rule(rule, i)
+        if legacy and not self.as_list(spec.get("rules"), "spec.rules"):
+            self.refuse("an HTTPRoute on the legacy host without rules routes every path; legacy path "
+                        f"{'/'!r} is outside /{self.tool}/", "legacy-path")
+
+    def legacy_route_rule(self, rule: dict, i: int) -> None:
+        """A rule of an HTTPRoute naming the legacy host: only ``/<tool>`` paths, and
+        redirects that stay on the host and under ``/<tool>``."""
+        matches = self.as_list(rule.get("matches"), f"spec.rules[{i}].matches")
+        if not matches:
+            self.refuse(f"spec.rules[{i}] has no matches, so it routes every path; legacy path {'/'!r} is "
+                        f"outside /{self.tool}/", "legacy-path")
+        for match in matches:
+            if not _legacy_route_path_ok(match, self.tool):
+                path = match.get("path") if isinstance(match, dict) else None
+                value = path.get("value", "/") if isinstance(path, dict) else "/"
+                kind = path.get("type", "PathPrefix") if isinstance(path, dict) else "PathPrefix"
+                self.refuse(f"spec.rules[{i}]: legacy path {_short(value)} ({str(kind)[:20]}) is outside "
+                            f"/{self.tool}/", "legacy-path")
+        filters = list(self.as_list(rule.get("filters"), f"spec.rules[{i}].filters"))
+        for ref in self.as_list(rule.get("backendRefs"), f"spec.rules[{i}].backendRefs"):
+            filters += self.as_list(ref.get("filters") if isinstance(ref, dict) else None, "backendRefs.filters")
+        for flt in filters:
+            if not isinstance(flt, dict) or (flt.get("type") != "RequestRedirect" and "requestRedirect" not in flt):
+                continue
+            redirect = self.as_dict(flt.get("requestRedirect"), f"spec.rules[{i}] requestRedirect")
+            host = redirect.get("hostname")
+            if host is not None and not self._legacy_rule(host):
+                self.refuse_because(f"spec.rules[{i}]: a redirect to host {_short(host)} leaves the legacy host",
+                                    f"redirect only within /{self.tool}/ (no hostname)", "redirect-not-allowed")
+            path = self.as_dict(redirect.get("path"), f"spec.rules[{i}] requestRedirect.path")
+            for key in ("replaceFullPath", "replacePrefixMatch"):
+                if key in path and not _under_tool(path[key], self.tool):
+                    self.refuse_because(f"spec.rules[{i}]: a redirect to {_short(path[key])} leaves /{self.tool}/",
+                                        f"redirect only to /{self.tool}/ or below", "redirect-not-allowed")
 
     def parent(self, parent: object, i: int) -> None:
         where = f"spec.parentRefs[{i}]"

@@ -50,6 +50,10 @@ class Config:
     gateway_section: str = ""
     # spec.ingressClassName of the Ingresses of ``ingress``/``legacy-path`` routing; empty: none
     ingress_class: str = ""
+    # whether the site's ingress controller writes Ingress status.loadBalancer addresses
+    # (site config only): start/restart then wait for one and report an Ingress without
+    # one as unconfirmed (exit 5), as an HTTPRoute no Gateway controller accepted
+    ingress_status: bool = False
     project: str = ""
     catalogue_ttl: int = 3600
     timeout: int = 180
@@ -67,6 +71,10 @@ class Config:
     # the same for the legacy host and the project (defaults and site file only)
     site_legacy_host: str = field(default="", compare=False)
     site_project: str = field(default="", compare=False)
+    # the routing the site itself sets (defaults and site file only): "httproute" means the
+    # site routes with the Gateway, "ingress" or "legacy-path" that it runs an ingress
+    # controller; it decides the form and availability of legacy path routing
+    site_routing: str = field(default="httproute", compare=False)
 
     def effective_legacy_host(self, project: str) -> str:
         return self.legacy_host or f"{project}.wmflabs.org"
@@ -75,11 +83,24 @@ class Config:
         """The legacy host the site routes: never one from the user's config or environment."""
         return self.site_legacy_host or f"{self.site_project or project}.wmflabs.org"
 
+    def legacy_path_kind(self) -> str:
+        """The kind of object legacy path routing is on this site: ``HTTPRoute`` where the
+        site routes with the Gateway (its own ``routing`` is ``httproute``, the default),
+        ``Ingress`` where it routes with an ingress controller (``ingress``/``legacy-path``)."""
+        return "HTTPRoute" if self.site_routing == "httproute" else "Ingress"
+
+    def legacy_path_served(self) -> bool:
+        """Whether the site serves legacy path routing: a site with an ingress controller
+        always did (on ``<project>.wmflabs.org`` unless ``legacy_host`` says otherwise);
+        under the Gateway only when the site config names its ``legacy_host`` (the cluster's
+        admission then admits ``/<tool>`` paths there; without it only ``<tool>.<domain>``)."""
+        return self.legacy_path_kind() == "Ingress" or bool(self.site_legacy_host)
+
 
 KEYS = tuple(f.name for f in fields(Config) if f.name not in ("sources", "site_domains", "site_legacy_host",
-                                                                "site_project"))
+                                                                "site_project", "site_routing"))
 # keys only the site file may set: who the pods run as is not the user's to choose
-SITE_ONLY = ("run_as_uid", "run_as_gid")
+SITE_ONLY = ("run_as_uid", "run_as_gid", "ingress_status")
 
 
 def _check_host(value: Any) -> str:
@@ -156,6 +177,7 @@ CHECKS = {
     "gateway_namespace": _check_name,
     "gateway_section": _check_optional_name,
     "ingress_class": _check_optional_name,
+    "ingress_status": _check_bool,
     "project": _check_optional_name,
     "catalogue_ttl": _check_positive_int,
     "timeout": _check_positive_int,
@@ -245,6 +267,7 @@ def load_config(
     layer(_read_file(site), f"config file {site}", site=True)
     site_domains = (values.get("public_domain", Config.public_domain),)
     site_legacy_host, site_project = values.get("legacy_host", ""), values.get("project", "")
+    site_routing = values.get("routing", Config.routing)
     user = user_config_path(environ)
     layer(_read_file(user), f"config file {user}")
     for key in KEYS:
@@ -259,4 +282,4 @@ def load_config(
     if overrides:
         layer({k: v for k, v in overrides.items() if v is not None}, "command line")
     return Config(**values, sources=sources, site_domains=site_domains, site_legacy_host=site_legacy_host,
-                  site_project=site_project)
+                  site_project=site_project, site_routing=site_routing)

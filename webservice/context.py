@@ -33,6 +33,8 @@ class Context:
         tool = identify(request.tool or os.environ.get("WEBSERVICE_TOOL"))
         overrides = {"routing": request.routing}
         config = load_config(overrides)
+        if request.action in ("start", "restart"):
+            _check_legacy_path(config, tool)
         return cls(request=request, tool=tool, config=config, warnings=request.warnings)
 
     def catalogue(self, fetch: Callable[[], str] | None = None):
@@ -105,7 +107,8 @@ class Context:
                 domains,
                 # the site's legacy host: a legacy_host or project from the user's config or
                 # the environment must not aim routing at another host (issue 16)
-                legacy_host=self.config.site_legacy_host_for(self.tool.project),
+                legacy_host=(self.config.site_legacy_host_for(self.tool.project)
+                             if self.config.legacy_path_served() else None),
             )
         except AdmissionError as error:
             for key in ("legacy_host", "project"):
@@ -121,3 +124,22 @@ class Context:
                     f"site routes only {', '.join(domains)}; remove that setting"
                 )
             raise
+
+
+def _check_legacy_path(config: Config, tool: Tool) -> None:
+    """Refuse ``legacy-path`` routing up front (before any cluster request) where the site
+    does not serve it: under the Gateway without a ``legacy_host`` in the site config, the
+    cluster admits only ``<tool>.<domain>``, so the object would be refused or serve nothing."""
+    if config.routing != "legacy-path" or config.legacy_path_served():
+        return
+    from webservice.config import site_config_path
+    from webservice.errors import UsageError
+
+    where = config.sources.get("routing", "default")
+    given = "--routing legacy-path" if where == "command line" else f"routing legacy-path (from {where})"
+    raise UsageError(
+        f"{given}: this site does not serve legacy path routing (/{tool.name}/ on a shared host): its Gateway "
+        f"routes only <tool>.<domain> (no legacy_host in the site config {site_config_path(os.environ)})",
+        hint=f"use the default routing (--routing httproute), which serves https://{tool.name}."
+             f"{config.site_domains[0] if config.site_domains else config.public_domain}/",
+    )

@@ -420,7 +420,7 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
                                  since=since - 2, mem_limit=spec.mem_limit, max_memory=max_memory,
                                  pods_before=pods_before, name=spec.tool,
                                  generation=(applied[0].get("metadata") or {}).get("generation"),
-                                 **_route_wait(applied[2:]))
+                                 **_route_wait(applied[2:], ctx.config.ingress_status))
     except KeyboardInterrupt as exc:
         return _interrupted(result, action, begin, exc)
 
@@ -474,10 +474,15 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
 _ROUTE_PROBLEMS = ("routerefused", "routeunconfirmed")
 
 
-def _route_wait(routes: list) -> dict:
-    """The ``wait_ready`` arguments that make it wait for an HTTPRoute to be attached (an
-    Ingress is not waited for: nothing reports whether it is served)."""
+def _route_wait(routes: list, ingress_status: bool = False) -> dict:
+    """The ``wait_ready`` arguments that make it wait for an HTTPRoute to be attached, or,
+    where the site's ingress controller writes addresses (``ingress_status``), for an
+    Ingress to get one (elsewhere an Ingress is not waited for: nothing reports it)."""
     route = next((r for r in routes if r.get("kind") == "HTTPRoute"), None)
+    if route is None and ingress_status:
+        ingress = next((r for r in routes if r.get("kind") == "Ingress"), None)
+        if ingress is not None:
+            return {"route": (ingress.get("metadata") or {}).get("name"), "route_kind": "Ingress"}
     if route is None:
         return {}
     meta = route.get("metadata") or {}

@@ -13,7 +13,13 @@ Routing modes:
   Toolforge's own jobs-api publishes (REFERENCE 8).
 * ``ingress``: Ingress ``<tool>-subdomain`` for host ``<tool>.<domain>`` (with
   ``spec.ingressClassName`` when the site config sets ``ingress_class``).
-* ``legacy-path``: Ingress ``<tool>-legacy`` on ``<project>.wmflabs.org/<tool>/``. Where
+* ``legacy-path`` under a Gateway (the site's own routing is ``httproute`` and its config
+  names ``legacy_host``): HTTPRoute ``<tool>-legacy`` for host ``[<legacy host>]`` with two
+  rules: an ``Exact`` ``/<tool>`` match whose ``RequestRedirect`` filter answers 302 to
+  ``/<tool>/`` (Gateway API keeps the query string), and a ``PathPrefix`` ``/<tool>/``
+  match to the Service, path unchanged (see :func:`build_legacy_httproute`).
+* ``legacy-path`` where the site runs an ingress controller (its ``routing`` is ``ingress``
+  or ``legacy-path``): Ingress ``<tool>-legacy`` on ``<project>.wmflabs.org/<tool>/``. Where
   ingress-nginx allows snippet annotations (``legacy_snippets: true``) this is the
   seed's form: regex path, ``rewrite-target`` and a ``configuration-snippet`` redirecting
   ``/<tool>`` to ``/<tool>/``. Where snippets are disabled (the default, as on current
@@ -21,7 +27,7 @@ Routing modes:
   forms the container gets ``WEBSERVICE_PATH_PREFIX=/<tool>``: webservice-runner then
   serves the app under ``/<tool>/`` (as the old layout expected) and itself answers the
   bare ``/<tool>`` with a redirect that keeps the query string, which is what makes the
-  snippet-free form work. Both forms route the same URLs to the same backend paths.
+  snippet-free form work. All three forms route the same URLs to the same backend paths.
 """
 
 from __future__ import annotations
@@ -234,10 +240,49 @@ def build_httproute(spec) -> dict:
     }
 
 
+def build_legacy_httproute(spec) -> dict:
+    """Legacy path routing under a Gateway: ``<legacy host>/<tool>/`` to the Service.
+
+    ``/<tool>`` (Exact) answers a 302 redirect to ``/<tool>/``: Gateway API's
+    ``RequestRedirect`` with ``ReplaceFullPath`` keeps the request's query string, scheme
+    and host, so relative links resolve (T242719) and ``/<tool>?q=1`` lands on
+    ``/<tool>/?q=1``. A redirect rule may have no backendRefs (the CRD refuses both).
+
+    ``/<tool>/`` (PathPrefix, element-wise like the Ingress ``Prefix``) goes to the Service
+    with no ``URLRewrite`` filter, deliberately: the app expects the ``/<tool>`` prefix (the
+    seed's ``rewrite-target: /<tool>/$2`` kept it, and webservice-runner serves under it
+    through ``WEBSERVICE_PATH_PREFIX``), so ``/<tool>/x?y`` must reach it as ``/<tool>/x?y``.
+    A ``ReplacePrefixMatch`` would strip the prefix and break every app that expects it."""
+    prefix = f"/{spec.tool}"
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _metadata(spec, f"{spec.tool}-legacy"),
+        "spec": {
+            "parentRefs": [parent_ref(spec)],
+            "hostnames": [spec.legacy_host],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "Exact", "value": prefix}}],
+                    "filters": [{"type": "RequestRedirect", "requestRedirect": {
+                        "path": {"type": "ReplaceFullPath", "replaceFullPath": f"{prefix}/"},
+                        "statusCode": 302}}],
+                },
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": f"{prefix}/"}}],
+                    "backendRefs": [{"name": spec.tool, "port": PORT}],
+                },
+            ],
+        },
+    }
+
+
 def build_routing(spec) -> dict:
     """The routing object of the configured mode."""
     if spec.routing == "httproute":
         return build_httproute(spec)
+    if spec.routing == "legacy-path" and spec.legacy_kind == "HTTPRoute":
+        return build_legacy_httproute(spec)
     return build_ingress(spec)
 
 

@@ -9,7 +9,9 @@ route (pure); :func:`problem` turns a refusal or a missing status into a
 ``status --json``.
 
 An Ingress has no such conditions: it is reported as it is (its load-balancer address, if
-any) and never waited for.
+any), and waited for only where the site config says its ingress controller writes
+addresses (``ingress_status: true``): then an Ingress with an address is ``attached`` and
+one without is ``unconfirmed``, like an HTTPRoute no controller has answered.
 
 Pure functions over API dicts: no I/O, no cluster, no UI.
 """
@@ -77,9 +79,10 @@ def _same_parent(ref: dict, wanted: dict, namespace: str) -> bool:
     return key(ref) == key(wanted)
 
 
-def route_state(route: dict, generation: int | None = None) -> RouteState:
+def route_state(route: dict, generation: int | None = None, expect_address: bool = False) -> RouteState:
     """The state of ``route`` for its first parentRef; ``generation``: the least generation
-    the status must describe (default: the route's own ``metadata.generation``)."""
+    the status must describe (default: the route's own ``metadata.generation``);
+    ``expect_address``: an Ingress is expected to get a load-balancer address (else not checked)."""
     meta = route.get("metadata") or {}
     spec = route.get("spec") or {}
     kind = route.get("kind") or "HTTPRoute"
@@ -87,8 +90,10 @@ def route_state(route: dict, generation: int | None = None) -> RouteState:
         hosts = [r.get("host") for r in spec.get("rules") or [] if r.get("host")]
         addresses = [a.get("hostname") or a.get("ip") for a in
                      (((route.get("status") or {}).get("loadBalancer") or {}).get("ingress") or [])]
-        message = ("address " + ", ".join(a for a in addresses if a)) if any(addresses) else "no load-balancer address"
-        return RouteState(kind, meta.get("name", ""), hosts, state="unchecked", message=message)
+        found = [a for a in addresses if a]
+        message = ("address " + ", ".join(found)) if found else "no load-balancer address"
+        state = "unchecked" if not expect_address else ("attached" if found else "unconfirmed")
+        return RouteState(kind, meta.get("name", ""), hosts, state=state, message=message)
     namespace = meta.get("namespace", "")
     refs = spec.get("parentRefs") or [{}]
     wanted = refs[0]
@@ -133,6 +138,12 @@ def problem(state: RouteState, timeout: float | None = None) -> Problem | None:
                        f"({state.reason}: {state.message})",
                        hint=HINTS.get(state.reason, "see 'kubectl describe httproute " + state.name + "'"),
                        certain=True)
+    if state.state == "unconfirmed" and state.kind != "HTTPRoute":
+        within = f" within {timeout:g} s" if timeout is not None else ""
+        return Problem("routeunconfirmed", f"no ingress controller has given the {what} a load-balancer "
+                       f"address{within}, so it may serve nothing",
+                       hint="check ingress_class in the webservice config (the class this site's ingress "
+                            "controller serves), or wait with 'webservice status'")
     if state.state == "unconfirmed":
         within = f" within {timeout:g} s" if timeout is not None else ""
         return Problem("routeunconfirmed", f"no Gateway controller has accepted the route {what} on "

@@ -106,6 +106,9 @@ class Spec:
     gateway_section: str
     started_at: str
     ingress_class: str = ""
+    # what legacy path routing is built as: "HTTPRoute" under a Gateway, "Ingress" where the
+    # site runs an ingress controller (Config.legacy_path_kind)
+    legacy_kind: str = "Ingress"
     buildservice_image: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # the uid and gid the pods run as (the tool's account, or the site config's); None: unknown
@@ -389,6 +392,7 @@ def resolve_spec(
         gateway_namespace=config.gateway_namespace,
         gateway_section=config.gateway_section,
         ingress_class=config.ingress_class,
+        legacy_kind=config.legacy_path_kind(),
         started_at=now_iso(now),
         buildservice_image=bs_image if buildservice and sources["buildservice_image"] != "default" else None,
         sources=sources,

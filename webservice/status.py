@@ -139,7 +139,7 @@ def _urls(routes: list) -> list:
     for route in routes:
         spec = route.get("spec") or {}
         if route.get("kind") == "HTTPRoute":
-            urls += [f"https://{h}/" for h in spec.get("hostnames") or []]
+            urls += [f"https://{h}{p}" for h in spec.get("hostnames") or [] for p in _route_prefixes(spec)]
             continue
         for rule in spec.get("rules") or []:
             host = rule.get("host")
@@ -152,6 +152,21 @@ def _urls(routes: list) -> list:
                 if host:
                     urls.append(f"https://{host}{value}")
     return list(dict.fromkeys(urls))
+
+
+def _route_prefixes(spec: dict) -> list:
+    """The path prefixes an HTTPRoute sends to a backend (``/`` for a rule without matches;
+    the legacy form's ``/<tool>/``); redirect-only rules serve nothing themselves."""
+    prefixes = []
+    for rule in spec.get("rules") or [{"backendRefs": [{}]}]:
+        if not rule.get("backendRefs"):
+            continue
+        for match in rule.get("matches") or [{}]:
+            path = match.get("path") or {}
+            if path.get("type", "PathPrefix") == "PathPrefix":
+                value = path.get("value") or "/"
+                prefixes.append(value if value.endswith("/") else value + "/")
+    return list(dict.fromkeys(prefixes)) or ["/"]
 
 
 def _event_rows(snapshot: Snapshot, since: float | None) -> list:

@@ -93,7 +93,7 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
                since: float | None = None, mem_limit=None, max_memory=None,
                pods_before: tuple[list, str] | None = None, generation: int | None = None,
                name: str | None = None, route: str | None = None,
-               route_generation: int | None = None) -> WaitOutcome:
+               route_generation: int | None = None, route_kind: str = "HTTPRoute") -> WaitOutcome:
     """Wait until the pods of template ``started_at`` serve; see the module docstring.
 
     ``pods_before``: (pods, resourceVersion) listed before the apply of a restart, so that
@@ -101,7 +101,9 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
     ``generation``: the Deployment's generation as this run's apply left it (a higher one
     is a newer change by someone else). ``name``: the Deployment's name (to check that it
     still exists when the watch has not shown it). ``route``: the name of the HTTPRoute
-    that must be attached (watched too), ``route_generation``: its generation after our apply.
+    that must be attached (watched too), ``route_generation``: its generation after our apply;
+    ``route_kind``: ``Ingress`` to wait instead for the Ingress ``route`` to get a
+    load-balancer address (where the site's ingress controller writes them).
     """
     begin = time.monotonic()
     snapshot = Snapshot()
@@ -111,8 +113,8 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
     events: dict[str, dict] = {}
     httproutes: dict[str, dict] = {}
     stores = {"Deployment": deployments, "ReplicaSet": replicasets, "Pod": pods, "Event": events,
-              "HTTPRoute": httproutes}
-    kinds = KINDS + (("HTTPRoute",) if route else ())
+              route_kind: httproutes}
+    kinds = KINDS + ((route_kind,) if route else ())
     last_text = None
     seen_deployment = False
     problems: list = []
@@ -140,8 +142,8 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
         if not route:
             return None
         if seen is None:
-            return routes.RouteState("HTTPRoute", route, message="the route has not been seen yet")
-        return routes.route_state(seen, route_generation)
+            return routes.RouteState(route_kind, route, message="the route has not been seen yet")
+        return routes.route_state(seen, route_generation, expect_address=route_kind == "Ingress")
 
     def outcome(ready: bool, **kw) -> WaitOutcome:
         return WaitOutcome(ready, snapshot=snapshot, elapsed=time.monotonic() - begin, route=our_route(), **kw)
@@ -202,7 +204,8 @@ def wait_ready(cluster, *, started_at: str, timeout: float, progress: Callable[[
             if progress is not None and snapshot.deployment is not None:
                 text = describe(snapshot, started_at)
                 if pods_ready:
-                    text += ", waiting for the Gateway to accept the route"
+                    text += (", waiting for the Gateway to accept the route" if route_kind == "HTTPRoute"
+                             else ", waiting for the Ingress to get an address")
                 if text != last_text:
                     progress(text)
                     last_text = text

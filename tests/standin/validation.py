@@ -18,7 +18,9 @@ Two stages, with the real server's answers:
    RFC 1123 subdomain must consist of ...``).
 
 HTTPRoute is a CRD with no schema in ``kubernetes-validate``: a small hand-written
-structural check applies.
+structural check applies, with the CRD's CEL rules about redirects (a ``RequestRedirect``
+rule may have no backendRefs; ``ReplacePrefixMatch`` needs exactly one ``PathPrefix``
+match; ``statusCode`` 301 or 302).
 """
 
 from __future__ import annotations
@@ -447,6 +449,8 @@ def _httproute(causes, obj, version="v1"):
             elif pt != "RegularExpression" and not str(path.get("value", "/")).startswith("/"):
                 causes.invalid(f"spec.rules[{i}].matches[{j}].path.value", path.get("value"),
                                "must be an absolute path")
+    for i, rule in enumerate(spec.get("rules") or []):
+        _redirects(causes, rule, f"spec.rules[{i}]")
     for i, host in enumerate(spec.get("hostnames") or []):
         if not re.fullmatch(r"(\*\.)?" + DNS1123_SUBDOMAIN, host):
             causes.invalid(f"spec.hostnames[{i}]", host, f'spec.hostnames[{i}] in body should match '
@@ -458,6 +462,26 @@ def _httproute(causes, obj, version="v1"):
             if ref.get("kind", "Service") == "Service" and "port" not in ref:
                 causes.invalid(f"spec.rules[{i}].backendRefs[{j}]", "object",
                                "Must have port for Service reference")
+
+
+def _redirects(causes, rule: dict, where: str) -> None:
+    """The Gateway API v1 CRD's CEL rules on RequestRedirect filters (standard channel)."""
+    redirects = [f for f in rule.get("filters") or [] if (f or {}).get("type") == "RequestRedirect"]
+    for k, flt in enumerate(redirects):
+        redirect = flt.get("requestRedirect")
+        if not isinstance(redirect, dict):
+            causes.invalid(f"{where}.filters[{k}]", flt, "filter.requestRedirect must be specified for "
+                                                          "RequestRedirect filter.type")
+            continue
+        if "statusCode" in redirect and redirect["statusCode"] not in (301, 302):
+            causes.unsupported(f"{where}.filters[{k}].requestRedirect.statusCode", redirect["statusCode"], [301, 302])
+        if (redirect.get("path") or {}).get("type") == "ReplacePrefixMatch":
+            matches = rule.get("matches") or []
+            if len(matches) != 1 or ((matches[0] or {}).get("path") or {}).get("type", "PathPrefix") != "PathPrefix":
+                causes.invalid(where, "object", "When using RequestRedirect filter with path.replacePrefixMatch, "
+                                                "exactly one PathPrefix match must be specified")
+    if redirects and rule.get("backendRefs"):
+        causes.invalid(where, "object", "RequestRedirect filter must not be used together with backendRefs")
 
 
 WEBHOOK = "ingress-admission.tools.wmcloud.org"
