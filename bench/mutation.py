@@ -54,8 +54,8 @@ MUTANTS = [
       'return (limit / 2).to_integral_value(rounding="ROUND_CEILING")',
       'return (limit / 2).to_integral_value(rounding="ROUND_FLOOR")', ("tests/test_quantity.py",)),
     M("webservice/quantity.py", "zero cpu accepted",
-      "    if value <= 0:\n        raise InputError(f\"{what}: must be more than 0, got {_shorten(text)!r}\", hint=CPU_EXAMPLES)",
-      "    if value < 0:\n        raise InputError(f\"{what}: must be more than 0, got {_shorten(text)!r}\", hint=CPU_EXAMPLES)",
+      "    if value <= 0:\n        raise InputError(f\"{what}: must be more than 0, got {shorten(text, 40)!r}\", hint=CPU_EXAMPLES)",
+      "    if value < 0:\n        raise InputError(f\"{what}: must be more than 0, got {shorten(text, 40)!r}\", hint=CPU_EXAMPLES)",
       ("tests/test_quantity.py",)),
     M("webservice/quantity.py", "memory below 1Mi accepted (forgotten unit)",
       "if value < 2**20:", "if value < 2**10:", ("tests/test_quantity.py",)),
@@ -87,7 +87,7 @@ MUTANTS = [
       'TOOL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,56}[a-z0-9])?$")',
       'TOOL_NAME = re.compile(r"^[a-zA-Z0-9]([-a-zA-Z0-9]{0,56}[a-zA-Z0-9])?$")', ("tests/test_tool.py",)),
     # --- the objects ---
-    M("webservice/objects.py", "port 8000 changed", "PORT = 8000", "PORT = 8080", ("tests/test_objects.py",)),
+    M("webservice/conventions.py", "port 8000 changed", "PORT = 8000", "PORT = 8080", ("tests/test_objects.py",)),
     M("webservice/objects.py", "restarts drop serving pods (no surge)",
       '"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}', '"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}',
       ("tests/test_objects.py",)),
@@ -124,8 +124,8 @@ MUTANTS = [
       "MAX_KUBECONFIG_BYTES = 1 << 20", "MAX_KUBECONFIG_BYTES = 1 << 40", ("tests/test_cluster.py", "tests/hardening/test_bad_input.py")),
     # --- ownership: only objects with our labels ---
     M("webservice/owners.py", "objects of another manager counted as ours",
-      'return (labels.get(COMPONENT) == "web" and labels.get(MANAGED_BY) == "webservice"',
-      'return (labels.get(COMPONENT) == "web"', ("tests/test_lifecycle_e2e.py", "tests/hardening/test_security.py",
+      'return (labels.get(COMPONENT) == WEB_COMPONENT and labels.get(MANAGED_BY) == MANAGER',
+      'return (labels.get(COMPONENT) == WEB_COMPONENT', ("tests/test_lifecycle_e2e.py", "tests/hardening/test_security.py",
                                                   "tests/test_preflight_conflicts.py")),
     # --- sharing the namespace: other owners' objects, hosts and quotas ---
     M("webservice/preflight.py", "an object named like ours but not ours taken over",

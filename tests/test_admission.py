@@ -306,6 +306,12 @@ def test_legacy_host_case_insensitive():
         [("/foo", "ImplementationSpecific")],  # as a regex, /foo matches /foobar too
         [("/foo(.*)", "ImplementationSpecific")],
         [("/foo(|bar)(/|$)(.*)", "ImplementationSpecific")],
+        [("/foo/|/other", "ImplementationSpecific")],  # a start-anchored regex: /other matches too
+        [("/foo/(.*)|/bar/(.*)", "ImplementationSpecific")],
+        [("/foo/\\|/bar", "ImplementationSpecific")],  # an escape hides what the regex is
+        [("/foo/)|(/bar", "ImplementationSpecific")],
+        [("/foo/|/other", None)],  # no pathType: the controller decides, as ImplementationSpecific
+        [("/foo/../bar", "Prefix")],
         [("/fo", "Prefix")],
         [("/bar", "Prefix")],
         [("/bar/foo", "Prefix")],

@@ -29,6 +29,7 @@ and calls ``Policy.check``. This module does no I/O and imports only ``webservic
 
 from __future__ import annotations
 
+
 from dataclasses import dataclass, field
 
 from webservice.errors import AdmissionError
@@ -88,6 +89,24 @@ def legacy_snippet(tool: str) -> str:
     return f"rewrite ^(/{tool})$ $1/ redirect;"
 
 
+def _regex_stays_under(value: str) -> bool:
+    """Whether a path read as a start-anchored regex can only match what its literal
+    prefix allows: no backslash, balanced groups, no ``|`` outside a group."""
+    depth = 0
+    for char in value:
+        if char == "\\":
+            return False
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+        elif char == "|" and depth == 0:
+            return False
+    return depth == 0
+
+
 def _legacy_path_ok(path: object, tool: str) -> bool:
     """A legacy path rule may only route ``/<tool>`` and below, never ``/<tool>foo``.
 
@@ -103,7 +122,14 @@ def _legacy_path_ok(path: object, tool: str) -> bool:
         return False
     if value == f"/{tool}":
         return path.get("pathType") in ("Prefix", "Exact")
-    return value.startswith(f"/{tool}/") or value == f"/{tool}(/|$)(.*)"
+    if value == f"/{tool}(/|$)(.*)":
+        return True
+    if path.get("pathType") in ("Prefix", "Exact"):
+        return _under_tool(value, tool)
+    # ImplementationSpecific: ingress-nginx may read it as a regex (use-regex), anchored at
+    # the start only; a top-level alternation (``/<tool>/|/other``) would then match paths
+    # of other tools, and escapes or unbalanced groups make that impossible to see
+    return value.startswith(f"/{tool}/") and _regex_stays_under(value)
 
 
 def _legacy_route_path_ok(match: object, tool: str) -> bool:

@@ -1,5 +1,7 @@
 """The platform's fixed names, in one place: port, container, labels, selector, program name.
 
+Whether an object is ours (and who else owns it) is :mod:`webservice.owners`.
+
 These are the conventions every part shares (REFERENCE section 2): the builders write them,
 the status and diagnosis read them, the cluster client guards deletions with them, the
 webhook and the runner agree with them. Pure constants and tiny functions; no I/O except
@@ -39,14 +41,6 @@ def labels(tool: str) -> dict:
 def selector() -> str:
     """The label selector that finds "the webservice" (REFERENCE: the last two labels)."""
     return f"{COMPONENT}={WEB_COMPONENT},{MANAGED_BY}={MANAGER}"
-
-
-def is_ours(obj: dict, namespace: str) -> bool:
-    """Whether an object carries the webservice's labels in the tool's namespace."""
-    meta = obj.get("metadata") or {}
-    found = meta.get("labels") or {}
-    return (found.get(COMPONENT) == WEB_COMPONENT and found.get(MANAGED_BY) == MANAGER
-            and meta.get("namespace", namespace) == namespace)
 
 
 def program_name() -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webservice.objects import COMPONENT, MANAGED_BY
+from webservice.conventions import COMPONENT, MANAGED_BY, MANAGER, WEB_COMPONENT
 
 APP_NAME = "app.kubernetes.io/name"
 JOBS_MANAGER = "toolforge-jobs-framework"
@@ -34,7 +34,7 @@ def _labels(obj: dict) -> dict:
 def ours(obj: dict, namespace: str) -> bool:
     """Whether an object carries the webservice's labels in the tool's namespace."""
     labels = _labels(obj)
-    return (labels.get(COMPONENT) == "web" and labels.get(MANAGED_BY) == "webservice"
+    return (labels.get(COMPONENT) == WEB_COMPONENT and labels.get(MANAGED_BY) == MANAGER
             and _meta(obj).get("namespace", namespace) == namespace)
 
 
