@@ -323,7 +323,7 @@ class Bench:
     def imports_kubernetes(self, venv, args, extra_env=None) -> bool:
         env = self.env_for(venv, extra_env)
         done = subprocess.run([str(venv / "bin" / "python"), "-X", "importtime", "-c",
-                               "import sys; from webservice.cli import main; sys.argv[0]='webservice'; main()", *args],
+                               "import sys; from webservice.ui.cli import main; sys.argv[0]='webservice'; main()", *args],
                               env=env, cwd=self.world.home, capture_output=True, text=True)
         names = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
                  if line.startswith("import time:")}

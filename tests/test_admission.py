@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from webservice.admission import RULE, check_routing
-from webservice.catalogue import load_catalogue
-from webservice.config import Config
+from webservice.builders.admission import RULE, check_routing
+from webservice.model.catalogue import load_catalogue
+from webservice.model.config import Config
 from webservice.errors import AdmissionError, InputError
-from webservice.objects import build_routing
-from webservice.spec import resolve_spec
-from webservice.tool import Tool
+from webservice.builders.objects import build_routing
+from webservice.model.spec import resolve_spec
+from webservice.model.tool import Tool
 
 TOOL = "foo"
 DOMAINS = ["toolforge.org"]
@@ -539,7 +539,7 @@ def test_built_legacy_on_toolsbeta(tmp_path):
 
 # --- the options the webhook uses (one rule for both sides) ---------------------------------------------
 
-from webservice.admission import DEFAULT_GATEWAYS, REASONS, Policy  # noqa: E402
+from webservice.builders.admission import DEFAULT_GATEWAYS, REASONS, Policy  # noqa: E402
 
 
 def reason_of(obj, **options) -> str:

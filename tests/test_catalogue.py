@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from webservice import catalogue as cat
-from webservice.catalogue import (
+from webservice.model import catalogue as cat
+from webservice.model.catalogue import (
     BUILTIN_PATH,
     CACHE_FILE,
     RUNNER_TYPES,
@@ -468,7 +468,7 @@ def test_import_and_load_stay_light(tmp_path):
     code = (
         "import sys, time\n"
         "t = time.perf_counter()\n"
-        "import webservice.catalogue as c\n"
+        "import webservice.model.catalogue as c\n"
         "from pathlib import Path\n"
         f"cat = c.load_catalogue(Path({str(tmp_path)!r}))\n"
         "assert cat.source == 'cache', cat.source\n"
@@ -482,7 +482,7 @@ def test_import_and_load_stay_light(tmp_path):
     )
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert "webservice.catalogue" in imported
+    assert "webservice.model.catalogue" in imported
     roots = {name.split(".")[0] for name in imported}
     for heavy in ("kubernetes", "rich", "click", "yaml", "urllib3", "requests", "platformdirs"):
         assert heavy not in roots, f"{heavy} imported"
@@ -491,7 +491,7 @@ def test_import_and_load_stay_light(tmp_path):
 def test_builtin_load_without_snapshot_imports_yaml_only(tmp_path):
     code = (
         "import sys\n"
-        "import webservice.catalogue as c\n"
+        "import webservice.model.catalogue as c\n"
         "from pathlib import Path\n"
         "assert c.load_catalogue(Path(sys.argv[1])).source == 'builtin'\n"
         "for m in ('kubernetes', 'rich', 'click'):\n"

@@ -1,6 +1,6 @@
 """The command line: both spellings, option handling, help, and bad input.
 
-Tables of command lines run in-process through ``webservice.cli.main`` (fast), plus a
+Tables of command lines run in-process through ``webservice.ui.cli.main`` (fast), plus a
 few real subprocesses for what only a real process shows: no traceback ever, no
 kubernetes import on the --help/--dry-run/completion paths.
 """
@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from webservice import __version__
-from webservice.cli import ACTIONS, main, normalise_argv
+from webservice.ui.cli import ACTIONS, main, normalise_argv
 from webservice.errors import UsageError
 
 BIN = Path(sys.executable).parent
@@ -385,11 +385,11 @@ def test_each_action_shows_only_its_options(env, capsys, action, shown):
     (["status", "--template", "service.template"], None),  # scripts pass it to every action
 ])
 def test_options_an_action_has_no_use_for_are_accepted_with_a_note(env, capsys, monkeypatch, argv, warned):
-    import webservice.output as output
+    import webservice.ui.output as output
 
     seen = []
     monkeypatch.setattr(output, "emit", lambda request, result: seen.append(list(request.warnings)) or 0)
-    monkeypatch.setattr("webservice.cli._dispatch", lambda request: None)
+    monkeypatch.setattr("webservice.ui.cli._dispatch", lambda request: None)
     code, _, err = run(argv, capsys)
     assert code == 0, err
     assert seen == [[warned] if warned else []]
@@ -444,7 +444,7 @@ FAST_PATHS = [
 # what the paths that have a 0.15 s budget (bench/) must not import: the cluster client and
 # rich (about 0.3-1.1 s), and the pieces worth milliseconds that only other commands need
 NOT_ON_FAST_PATHS = ("kubernetes", "urllib3", "rich", "requests", "platformdirs", "pathlib",
-                     "tempfile", "webservice.results", "webservice.cluster", "webservice.lifecycle")
+                     "tempfile", "webservice.ui.results", "webservice.kube.cluster", "webservice.actions.lifecycle")
 
 
 def _imports_of_main(env: dict, args: list[str], returncode: int | None = 0) -> set[str]:
@@ -458,7 +458,7 @@ def _imports_of_main(env: dict, args: list[str], returncode: int | None = 0) -> 
         if top not in paths:
             paths.append(top)
     code = ("import sys\nbefore = set(sys.modules)\ntry:\n"
-            "    from webservice.cli import main\n    sys.argv[0] = 'webservice'\n    main()\n"
+            "    from webservice.ui.cli import main\n    sys.argv[0] = 'webservice'\n    main()\n"
             "finally:\n    sys.stderr.write('IMPORTED ' + ' '.join(sorted(set(sys.modules) - before)) + '\\n')\n")
     done = subprocess.run([sys.executable, "-S", "-c", code, *args],
                           env={**env, "PYTHONPATH": os.pathsep.join(paths)}, capture_output=True, text=True, timeout=60)
@@ -471,10 +471,10 @@ def _imports_of_main(env: dict, args: list[str], returncode: int | None = 0) -> 
 def test_fast_paths_import_only_what_they_need(env, args, extra_env):
     _imports_of_main({**env, **extra_env}, args)  # the first run writes the catalogue snapshot
     imported = _imports_of_main({**env, **extra_env}, args)
-    assert "webservice.cli" in imported and "click" in imported  # the measurement is real
+    assert "webservice.ui.cli" in imported and "click" in imported  # the measurement is real
     unwanted = NOT_ON_FAST_PATHS
     if "--dry-run" not in args:  # help and completion read the type cache, nothing more
-        unwanted += ("webservice.context", "webservice.config", "webservice.spec", "yaml")
+        unwanted += ("webservice.model.context", "webservice.model.config", "webservice.model.spec", "yaml")
     else:  # no service.template or config file here: nothing to parse as YAML
         unwanted += ("yaml",)
     for name in unwanted:
@@ -485,7 +485,7 @@ def test_the_import_check_sees_a_heavy_import(env):
     """The check above can fail: ``status`` (no kubeconfig here, so it fails) gets as far as
     importing what the cluster commands need."""
     imported = _imports_of_main(env, ["status"], returncode=None)
-    assert "webservice.results" in imported and "webservice.status" in imported
+    assert "webservice.ui.results" in imported and "webservice.actions.status" in imported
 
 
 def test_completion_offers_actions(env):
@@ -712,7 +712,7 @@ def test_who_pods_run_as_cannot_be_set_in_the_user_config(env, capsys):
 
 
 def test_a_tool_account_runs_its_pods_as_itself(env, capsys, monkeypatch):
-    import webservice.tool as tool_mod
+    import webservice.model.tool as tool_mod
 
     monkeypatch.setattr(tool_mod, "account_ids", lambda user: (52503, 52503) if user == "tools.mytool" else (None, None))
     code, out, err = run(["--dry-run", "python3.11", "start"], capsys)

@@ -1,4 +1,4 @@
-"""webservice.cluster against the stand-in: kubeconfig reading, every error class, retries,
+"""webservice.kube.cluster against the stand-in: kubeconfig reading, every error class, retries,
 watches, logs, debug output, request counts, and what it must not import."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from webservice import errors
-from webservice.cluster import Cluster, load_credentials
-from webservice.objects import selector
-from webservice.tool import Tool
+from webservice.kube.cluster import Cluster, load_credentials
+from webservice.builders.objects import selector
+from webservice.model.tool import Tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -447,7 +447,7 @@ def test_pod_log_and_follow(cluster, standin):
 
 
 def test_kubernetes_is_not_imported_on_the_common_path():
-    code = ("import sys, webservice.cluster, webservice.lifecycle, webservice.cli; "
+    code = ("import sys, webservice.kube.cluster, webservice.actions.lifecycle, webservice.ui.cli; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'rich')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "[]"
@@ -476,7 +476,7 @@ def test_public_interface_is_stable_and_only_cluster_imports_kubernetes():
     import re
 
     import webservice
-    import webservice.cluster as cluster
+    import webservice.kube.cluster as cluster
 
     assert set(cluster.__all__) == {"Cluster", "Credentials", "KINDS", "kubeconfig_paths", "load_credentials",
                                     "translate_http_error"}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from webservice import config as cfg
-from webservice.config import Config, load_config
+from webservice.model import config as cfg
+from webservice.model.config import Config, load_config
 from webservice.errors import ConfigError, InputError
 
 

@@ -1,4 +1,4 @@
-"""webservice.diagnose and the pure parts of webservice.status: tables of pod, event and
+"""webservice.health.diagnose and the pure parts of webservice.actions.status: tables of pod, event and
 replica set fixtures in the shapes a real API server (and the stand-in) returns."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from webservice import diagnose
-from webservice.status import Snapshot, classify, summarise
+from webservice.health import diagnose
+from webservice.actions.status import Snapshot, classify, summarise
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
@@ -200,7 +200,7 @@ def test_failed_create_is_certain_at_once_when_the_request_alone_is_over_the_quo
 def test_failed_create_while_a_pod_of_the_same_template_terminates_is_not_certain():
     """The transient refusal of a restart under a tight quota: the old pod, terminating,
     still counts (status.problems_of passes rolling for terminating pods of any template)."""
-    from webservice.status import problems_of
+    from webservice.actions.status import problems_of
 
     rs = replicaset()
     quota = event(rs, "FailedCreate", "exceeded quota: tool-mytool, requested: pods=1, used: pods=1, limited: pods=1")
@@ -364,9 +364,10 @@ def test_classify_is_pure():
 
 
 def test_status_constants_agree_with_the_object_builders():
-    """status repeats three values of webservice.objects so that reading a status does not
+    """status repeats three values of webservice.builders.objects so that reading a status does not
     import the builders (and quantity, decimal): they must stay the same."""
-    from webservice import objects, status
+    from webservice.builders import objects
+    from webservice.actions import status
 
     assert status.CONTAINER == objects.CONTAINER
     assert status.STARTED_AT == objects.STARTED_AT
@@ -377,8 +378,8 @@ def test_reading_a_status_imports_no_builders_rich_or_kubernetes():
     import subprocess
     import sys
 
-    code = ("import sys, webservice.lifecycle, webservice.cluster, webservice.output; "
-            "print(sorted(m for m in ('webservice.objects', 'webservice.quantity', 'webservice.preflight', "
-            "'decimal', 'rich', 'kubernetes', 'webservice.wait') if m in sys.modules))")
+    code = ("import sys, webservice.actions.lifecycle, webservice.kube.cluster, webservice.ui.output; "
+            "print(sorted(m for m in ('webservice.builders.objects', 'webservice.model.quantity', 'webservice.actions.preflight', "
+            "'decimal', 'rich', 'kubernetes', 'webservice.actions.wait') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

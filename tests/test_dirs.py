@@ -1,4 +1,4 @@
-"""The user's config and cache directories (webservice.dirs), against platformdirs."""
+"""The user's config and cache directories (webservice.model.dirs), against platformdirs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from webservice import dirs
+from webservice.model import dirs
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ def test_fake_kubectl_changes_only_webservice_shells_view_of_os(monkeypatch, tmp
     from types import SimpleNamespace
 
     from tests.hardening.conftest import fake_kubectl
-    from webservice import shell as shell_mod
+    from webservice.actions import shell as shell_mod
 
     real_read = os.read
     fake_kubectl(monkeypatch, SimpleNamespace(env={}, kubeconfig=str(tmp_path / "config")))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.standin.fixtures import deliver
-from webservice.objects import selector
+from webservice.builders.objects import selector
 
 OUR_TRACEBACK = re.compile(r'File "[^"]*/(webservice|urllib3|kubernetes|click|yaml)/')
 WEB = {"app.kubernetes.io/component": "web", "app.kubernetes.io/managed-by": "webservice"}
@@ -300,8 +300,8 @@ def test_stop_when_not_running(env):
 
 
 def _pod_timeline(env, stop: threading.Event, record: list):
-    from webservice.cluster import Cluster
-    from webservice.tool import Tool
+    from webservice.kube.cluster import Cluster
+    from webservice.model.tool import Tool
 
     cluster = Cluster.connect(Tool("mytool", "tools", Path(env.home), "override"), kubeconfig=[Path(env.kubeconfig)])
     for kind_of, pod in cluster.watch("Pod", label_selector=selector(), timeout=30, tick=0.2):

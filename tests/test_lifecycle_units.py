@@ -9,7 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from webservice import lifecycle, preflight
+from webservice.actions import lifecycle
+from webservice.actions import stop as stop_mod
+from webservice.actions import preflight
 from webservice.errors import PreflightError
 
 GI = Decimal(2**30)
@@ -105,9 +107,9 @@ def test_manifest_changes():
     new = lifecycle._start_change(values)({"version": 4, "replicas": 2, "other": 1, "cpu": "1"})
     assert new == {"version": 4, "web": "python3.11", "backend": "kubernetes", "memory": "1Gi", "other": 1,
                    "health-check-path": "/healthz"}
-    assert lifecycle._stop_change(new) == {"version": 4, "other": 1}
-    assert lifecycle._stop_change({"version": 4, "web": "x"}) == {"version": 4}
-    assert lifecycle._stop_change({}) == {}
+    assert stop_mod._stop_change(new) == {"version": 4, "other": 1}
+    assert stop_mod._stop_change({"version": 4, "web": "x"}) == {"version": 4}
+    assert stop_mod._stop_change({}) == {}
 
 
 def test_started_at_always_changes_on_restart():

@@ -1,11 +1,11 @@
-"""webservice.wait against a scripted watch: transient quota refusals during a restart,
+"""webservice.actions.wait against a scripted watch: transient quota refusals during a restart,
 a rollout superseded by another restart, a Deployment deleted before the watch began."""
 
 from __future__ import annotations
 
 import time
 
-from webservice import wait
+from webservice.actions import wait
 
 OURS = "2026-11-26T23:00:02Z"
 OLD = "2026-11-26T22:00:00Z"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from webservice.errors import InputError
-from webservice.logs import (
+from webservice.actions.logs import (
     LogLine,
     Seen,
     _gather,
@@ -28,7 +28,7 @@ from webservice.logs import (
     parse_since,
     parse_stamp,
 )
-from webservice.output import LogPrinter
+from webservice.ui.output import LogPrinter
 
 # --- pure helpers -----------------------------------------------------------------------
 
@@ -326,8 +326,8 @@ class Lines:
 
 
 def test_follow_picks_up_lines_and_the_pods_of_a_restart_and_ends_on_ctrl_c(ws_env, standin):
-    from webservice.cluster import Cluster
-    from webservice.tool import Tool
+    from webservice.kube.cluster import Cluster
+    from webservice.model.tool import Tool
 
     deployment = _deploy(ws_env, replicas=2)
     old = _running(standin, 2)

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webservice import objects
-from webservice.catalogue import load_catalogue
-from webservice.config import Config
-from webservice.spec import resolve_spec
-from webservice.tool import Tool
+from webservice.builders import objects
+from webservice.model.catalogue import load_catalogue
+from webservice.model.config import Config
+from webservice.model.spec import resolve_spec
+from webservice.model.tool import Tool
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2026, 11, 26, 10, 0, 0, tzinfo=timezone.utc)
@@ -323,7 +323,7 @@ def test_builders_are_pure(tmp_path):
 
 @pytest.mark.parametrize("option", [[], ["--cpu", "0.5"], ["--cpu", "500m"]])
 def test_default_cpu_request_follows_the_rule_of_the_cpu_option(option, tmp_path, monkeypatch):
-    from webservice.cli import main
+    from webservice.ui.cli import main
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("WEBSERVICE_TOOL", "mytool")

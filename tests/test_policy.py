@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from webservice import diagnose
-from webservice.apierrors import translate_http_error
+from webservice.health import diagnose
+from webservice.kube.apierrors import translate_http_error
 from webservice.errors import PolicyDeniedError
-from webservice.policy import parse_denial
+from webservice.health.policy import parse_denial
 
 KYVERNO = (
     'admission webhook "validate.kyverno.svc-fail" denied the request: \n\n'

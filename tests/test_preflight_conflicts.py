@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from webservice import owners, preflight
+from webservice.health import owners
+from webservice.actions import preflight
 from webservice.errors import PreflightError
 
 NS = "tool-mytool"

@@ -79,7 +79,7 @@ def test_without_httproute_verbs_the_advised_ingress_routing_works(env):
 ])
 def test_a_forbidden_read_is_one_line_naming_the_resource(env, rbac, path, names):
     """The stand-in's real 403 answer, through the client's translation at the cluster boundary."""
-    from webservice.apierrors import translate_http_error
+    from webservice.kube.apierrors import translate_http_error
 
     env.standin.configure(rbac=rbac)
     code, _, body = env.standin.http("GET", path)

@@ -1,10 +1,10 @@
-"""webservice.routes: what an HTTPRoute's status.parents says (pure)."""
+"""webservice.health.routes: what an HTTPRoute's status.parents says (pure)."""
 
 from __future__ import annotations
 
 import pytest
 
-from webservice import routes
+from webservice.health import routes
 
 PARENT = {"name": "toolforge", "namespace": "istio-gateway"}
 

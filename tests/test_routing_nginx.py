@@ -36,11 +36,11 @@ def expected_ingress(tool: str, mode: str, domain: str = DOMAIN, legacy_host: st
     ``legacy``), from a spec resolved exactly as ``webservice start`` resolves it."""
     from pathlib import Path
 
-    from webservice.catalogue import load_catalogue
-    from webservice.config import Config
-    from webservice.objects import build_ingress
-    from webservice.spec import resolve_spec
-    from webservice.tool import Tool
+    from webservice.model.catalogue import load_catalogue
+    from webservice.model.config import Config
+    from webservice.builders.objects import build_ingress
+    from webservice.model.spec import resolve_spec
+    from webservice.model.tool import Tool
 
     config = Config(
         public_domain=domain,

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from webservice.errors import MissingProgramError
-from webservice.shell import (
+from webservice.actions.shell import (
     KUBECTL_ENV,
     HeldSignals,
     StderrFilter,

@@ -7,9 +7,9 @@ from pathlib import Path
 import os
 import pytest
 
-from webservice import tool as toolmod
+from webservice.model import tool as toolmod
 from webservice.errors import InputError, NotAToolError
-from webservice.tool import Tool, identify, read_project, validate_tool_name
+from webservice.model.tool import Tool, identify, read_project, validate_tool_name
 
 
 @pytest.fixture
@@ -243,7 +243,7 @@ def test_namespace_of_the_longest_name_is_a_dns_label():
 
 
 def test_the_tool_account_itself_gives_its_own_uid_and_gid(monkeypatch):
-    from webservice import tool as tool_mod
+    from webservice.model import tool as tool_mod
 
     monkeypatch.setattr(tool_mod, "_current_user", lambda: ("tools.mytool", "/data/project/mytool"))
     me = tool_mod.identify(None, project="tools", environ={})
@@ -251,7 +251,7 @@ def test_the_tool_account_itself_gives_its_own_uid_and_gid(monkeypatch):
 
 
 def test_an_override_looks_the_account_up_and_may_not_find_it(monkeypatch):
-    from webservice import tool as tool_mod
+    from webservice.model import tool as tool_mod
 
     monkeypatch.setattr(tool_mod, "account_ids", lambda user: {"tools.known": (51000, 51001)}.get(user, (None, None)))
     assert tool_mod.identify("known", project="tools", environ={"HOME": "/h"}).uid == 51000
@@ -263,7 +263,7 @@ def test_account_ids_of_a_real_and_a_missing_account():
     import pwd
 
     me = pwd.getpwuid(os.getuid())
-    from webservice.tool import account_ids
+    from webservice.model.tool import account_ids
 
     assert account_ids(me.pw_name) == (me.pw_uid, me.pw_gid)
     assert account_ids("tools.no-such-tool-here") == (None, None)

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from webservice.admission import REASONS, Policy
+from webservice.builders.admission import REASONS, Policy
 from webservice.webhook import config as webhook_config
 from webservice.webhook.review import InvalidReview, review
 

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webservice.yamlout import dump, dump_all
+from webservice.ui.yamlout import dump, dump_all
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -1,6 +1,6 @@
 """``python -m webservice``: the same as the ``webservice`` command."""
 
-from webservice.cli import main
+from webservice.ui.cli import main
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """The platform's fixed names, in one place: port, container, labels, selector, program name.
 
-Whether an object is ours (and who else owns it) is :mod:`webservice.owners`.
+Whether an object is ours (and who else owns it) is :mod:`webservice.health.owners`.
 
 These are the conventions every part shares (REFERENCE section 2): the builders write them,
 the status and diagnosis read them, the cluster client guards deletions with them, the

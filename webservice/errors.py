@@ -89,7 +89,7 @@ class UnknownTypeError(InputError):
 class AdmissionError(InputError):
     """A routing object would be refused by the cluster's ingress admission rule.
 
-    ``reason`` is a stable code for the kind of refusal (``webservice.admission.REASONS``);
+    ``reason`` is a stable code for the kind of refusal (``webservice.builders.admission.REASONS``);
     the admission webhook counts denials by it."""
 
     def __init__(self, message: str, hint: str | None = None, reason: str = "malformed"):
@@ -120,7 +120,7 @@ class AlreadyRunningError(WebserviceError):
 
 
 class ClusterError(WebserviceError):
-    """Talking to the Kubernetes API failed. Raised only by ``webservice.cluster``."""
+    """Talking to the Kubernetes API failed. Raised only by ``webservice.kube.cluster``."""
 
     exit_code = EXIT_CLUSTER
 

@@ -8,7 +8,7 @@ the rows (with each test's outcome) are written as JSON to
 turns that into ``HARDENING.md``.
 
 The in-process helpers (``run_cli``, ``isolated``, ``snapshot``) call
-``webservice.cli.main`` directly (no subprocess), which keeps hundreds of generated
+``webservice.ui.cli.main`` directly (no subprocess), which keeps hundreds of generated
 examples fast. This conftest adds fixtures only; it defines none that
 ``tests/conftest.py`` defines.
 """
@@ -163,8 +163,8 @@ def _alarm(seconds: float):
 
 
 def run_cli(argv: list[str], limit: float = 10.0) -> CliResult:
-    """``webservice.cli.main(argv)`` in this process: exit code, stdout, stderr."""
-    from webservice.cli import main
+    """``webservice.ui.cli.main(argv)`` in this process: exit code, stdout, stderr."""
+    from webservice.ui.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     code = None
@@ -362,11 +362,11 @@ def cut_streams(standin, monkeypatch, *, path: str, how: str = "end", after: int
 def fake_kubectl(monkeypatch, tool_env, seen: list | None = None) -> None:
     """Make ``webservice shell`` (called in this process) start a fake kubectl that exits 0
     at once, recording ``(argv, kwargs)`` in ``seen``; point the environment at ``tool_env``.
-    Only webservice.shell's view of subprocess changes: the stand-in's kubelet keeps the real one."""
+    Only webservice.actions.shell's view of subprocess changes: the stand-in's kubelet keeps the real one."""
     import subprocess as sp
     from types import SimpleNamespace
 
-    from webservice import shell as shell_mod
+    from webservice.actions import shell as shell_mod
 
     class FakeKubectl:
         def __init__(self, argv, **kwargs):
@@ -382,7 +382,7 @@ def fake_kubectl(monkeypatch, tool_env, seen: list | None = None) -> None:
 
     monkeypatch.setattr(shell_mod, "subprocess", SimpleNamespace(Popen=FakeKubectl, PIPE=sp.PIPE,
                                                                  TimeoutExpired=sp.TimeoutExpired))
-    # webservice.shell's own view of os reads nothing from kubectl; os itself stays whole
+    # webservice.actions.shell's own view of os reads nothing from kubectl; os itself stays whole
     os_view = SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
     os_view.read = lambda fd, n: b""
     monkeypatch.setattr(shell_mod, "os", os_view)

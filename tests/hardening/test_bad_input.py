@@ -3,7 +3,7 @@ on stderr, and the tool's files byte-identical. Each property says, through an o
 written from the published rules (``tests/hardening/oracles.py``), which inputs must be
 refused and which accepted; a loosened or dropped validation fails it.
 
-Most families run ``webservice.cli.main`` in this process (``--dry-run``: no cluster),
+Most families run ``webservice.ui.cli.main`` in this process (``--dry-run``: no cluster),
 hundreds of examples in a few seconds; a handful of attacks also run as real
 subprocesses. Each family counts its examples for the results table (``row.case()``).
 """
@@ -240,7 +240,7 @@ def test_quantities_generated(row, option, value):
 @given(value=st.one_of(QUANTITY_LIKE, TEXT, st.integers(), st.floats(), st.none(), st.booleans(), VALUES))
 def test_quantity_parser_direct(row, value):
     """The parser itself: a Decimal or an InputError, for any Python value."""
-    from webservice import quantity
+    from webservice.model import quantity
     from webservice.errors import InputError
 
     row.describe("bad input", "quantity parser (in-process): any value, any type")

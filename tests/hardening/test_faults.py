@@ -208,7 +208,7 @@ def _cases():
 
 @pytest.mark.parametrize("fault,command", list(_cases()))
 def test_persistent_fault_is_one_clear_line_and_a_second_run_repairs(row, tool_env, monkeypatch, fault, command):
-    from webservice.cluster import Cluster
+    from webservice.kube.cluster import Cluster
 
     row.describe("faults", f"{fault}: {command} fails with one clear line; running it again repairs")
     _prepare(tool_env, command)
@@ -338,8 +338,8 @@ def test_logs_follow_survives(row, tool_env, monkeypatch, fault):
 def test_shell_around_kubectl(row, tool_env, monkeypatch, fault):
     """The API calls webservice itself makes around kubectl (kubectl is faked: its own
     retries are kubectl's business)."""
-    from webservice import shell as shell_mod
-    from webservice.request import Request
+    from webservice.actions import shell as shell_mod
+    from webservice.model.request import Request
 
     row.describe("faults", f"shell: {fault}; retried, or the leftover pod is named in one warning")
 
@@ -370,7 +370,7 @@ def _memory_limit(standin) -> str:
 
 
 def test_restart_whose_later_apply_fails_leaves_the_manifest_true(row, tool_env, monkeypatch):
-    from webservice.cluster import Cluster
+    from webservice.kube.cluster import Cluster
 
     row.describe("faults", "restart --mem whose Service apply fails: the manifest records the applied "
                            "--mem, and the next plain restart keeps it")
@@ -392,7 +392,7 @@ def test_restart_whose_later_apply_fails_leaves_the_manifest_true(row, tool_env,
 
 
 def test_first_start_rolled_back_puts_the_manifest_back(row, tool_env, monkeypatch):
-    from webservice.cluster import Cluster
+    from webservice.kube.cluster import Cluster
 
     from webservice.state.manifest import MANIFEST_HEADER
 

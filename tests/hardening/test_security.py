@@ -163,11 +163,11 @@ def lookalike(draw, host: str):
 
 
 def _built_routing(routing: str):
-    from webservice.catalogue import load_catalogue
-    from webservice.config import load_config
-    from webservice.objects import build_all
-    from webservice.spec import resolve_spec
-    from webservice.tool import Tool
+    from webservice.model.catalogue import load_catalogue
+    from webservice.model.config import load_config
+    from webservice.builders.objects import build_all
+    from webservice.model.spec import resolve_spec
+    from webservice.model.tool import Tool
 
     config = load_config({"routing": routing}, environ={"WEBSERVICE_SITE_CONFIG": "/nonexistent-hardening/x.yaml",
                                                         "WEBSERVICE_CONFIG": "/nonexistent-hardening/y.yaml"})
@@ -181,7 +181,7 @@ def _built_routing(routing: str):
 @given(host=lookalike("mytool.toolforge.org"), routing=st.sampled_from(["ingress", "httproute"]),
        where=st.sampled_from(["rule", "tls"]))
 def test_lookalike_hosts_are_refused(row, host, routing, where):
-    from webservice.admission import check_routing
+    from webservice.builders.admission import check_routing
     from webservice.errors import AdmissionError
 
     row.describe("security", "look-alike routing hosts (suffix, prefix, case, trailing dot, unicode confusables, "
@@ -300,8 +300,8 @@ HOSTILE = ["$(touch /tmp/pwned)", "`id`", "; rm -rf ~", "a b", "'\"", "|cat", "&
 
 def test_shell_runs_kubectl_from_an_argument_list(row, tool_env, monkeypatch):
     """``webservice shell -- HOSTILE...``: kubectl gets a list, no shell, the words intact."""
-    from webservice import shell as shell_mod
-    from webservice.request import Request
+    from webservice.actions import shell as shell_mod
+    from webservice.model.request import Request
 
     row.describe("security", "shell: kubectl started from an argument list (no shell), hostile words passed intact")
     seen = []

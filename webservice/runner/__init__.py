@@ -1,7 +1,7 @@
 """webservice-runner: the launcher that runs inside a webservice's container.
 
 The Deployment's container command is ``webservice-runner --type T --port 8000 [args]``
-(see ``webservice.objects.container_command``). The runner checks the tool's layout,
+(see ``webservice.builders.objects.container_command``). The runner checks the tool's layout,
 writes any server configuration to a runtime directory (never the tool's home on NFS),
 starts the server in the foreground with ``PORT`` set and every byte of server and
 application output on stdout/stderr (so that ``webservice logs`` shows it), forwards

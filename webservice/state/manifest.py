@@ -4,7 +4,7 @@ The file (version 4, read by other Toolforge tooling) lives in the tool's home.
 :func:`read_manifest` reads version 1 to 4 files and keeps every key, including what 0.98
 and older versions left there (a version 2 ``web::extra_args`` string, ``backend:
 gridengine``, ``buildservice-image`` for any type): those are read, and the spec decides
-what applies (``webservice.spec.manifest_layer``). :func:`update_manifest` changes it
+what applies (``webservice.model.spec.manifest_layer``). :func:`update_manifest` changes it
 under the tool's lock (:mod:`webservice.state.lock`; pass ``lock=`` when the command
 already holds it) and replaces it atomically (:func:`webservice.state.yamlio.write_atomically`),
 so that a crash, a full disk or Ctrl-C never leaves a truncated manifest and two

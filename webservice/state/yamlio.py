@@ -9,7 +9,7 @@ a crash, a full disk or Ctrl-C never leaves it truncated: a temporary file in th
 directory, fsync, rename, then fsync of the directory.
 
 It does not know what the files mean (``webservice.state.template``,
-``webservice.state.manifest``, ``webservice.catalogue`` and ``webservice.config`` do), and
+``webservice.state.manifest``, ``webservice.model.catalogue`` and ``webservice.model.config`` do), and
 imports ``yaml`` only when something has to be parsed.
 """
 
@@ -20,7 +20,7 @@ import functools
 import os
 import stat
 
-from webservice.yamlbounds import check_bounds
+from webservice.state.yamlbounds import check_bounds
 
 MAX_FILE_BYTES = 64 * 1024
 MAX_ALIASES = 100

@@ -5,7 +5,7 @@ AdmissionReviews, a drop-in replacement for Toolforge's Go ingress-admission web
 (same path ``/``, same environment variables ``LISTENON``, ``TLSCERT``, ``TLSKEY``,
 ``DOMAINS``, ``DEBUG``). It checks Ingresses and HTTPRoutes in ``tool-<tool>``
 namespaces with the same rule the client applies before sending
-(``webservice.admission.Policy``).
+(``webservice.builders.admission.Policy``).
 
 Modules: ``config`` (flags and environment -> ``WebhookConfig``), ``review`` (pure:
 AdmissionReview in, response out), ``metrics`` (Prometheus text), ``server`` (HTTPS,

@@ -57,7 +57,7 @@ def serve(shutdown_timeout, **flags):
     except (OSError, ssl.SSLError, ValueError) as error:
         what = "cannot load the TLS certificate/key" if isinstance(error, ssl.SSLError) else "cannot start"
         fail(f"{what} ({config.tls_cert}, {config.tls_key}, {config.host or '0.0.0.0'}:{config.port}): {error}")
-    log = logging.getLogger("webservice.admission")
+    log = logging.getLogger("webservice.builders.admission")
 
     def stop(signum, frame):
         log.info("%s received: shutting down, finishing requests in flight", signal.Signals(signum).name)

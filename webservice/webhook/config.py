@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from webservice.admission import DEFAULT_GATEWAYS, Policy
+from webservice.builders.admission import DEFAULT_GATEWAYS, Policy
 from webservice.errors import ConfigError
 
 DEFAULTS = {

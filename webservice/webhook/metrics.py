@@ -3,7 +3,7 @@
 Thread-safe (one lock; an increment is a few dict operations). Metrics:
 
 * ``webservice_admission_reviews_total{decision="allowed|denied"}``
-* ``webservice_admission_denials_total{reason="<code>"}`` (codes of ``webservice.admission.REASONS``
+* ``webservice_admission_denials_total{reason="<code>"}`` (codes of ``webservice.builders.admission.REASONS``
   and ``unparseable-object``)
 * ``webservice_admission_review_duration_seconds`` histogram (body read to response written)
 * ``webservice_admission_invalid_requests_total{code="400|404|413|..."}``: requests that were

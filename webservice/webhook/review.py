@@ -2,7 +2,7 @@
 
 ``review(body, policy, exempt)`` takes the decoded JSON body kube-apiserver POSTs and
 returns ``(response_dict, decision)``; ``decision.reason`` is None when allowed, else the
-stable reason code (``webservice.admission.REASONS``, plus ``unparseable-object``).
+stable reason code (``webservice.builders.admission.REASONS``, plus ``unparseable-object``).
 A body that is not an AdmissionReview (no ``request``, no ``uid``, a foreign ``kind`` or
 ``apiVersion``) raises ``InvalidReview``: the server answers HTTP 400.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webservice.admission import Policy
+from webservice.builders.admission import Policy
 from webservice.errors import AdmissionError
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")

@@ -39,7 +39,7 @@ from webservice.webhook.config import WebhookConfig
 from webservice.webhook.metrics import Metrics
 from webservice.webhook.review import InvalidReview, review
 
-LOG = logging.getLogger("webservice.admission")
+LOG = logging.getLogger("webservice.builders.admission")
 STATUS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
           411: "Length Required", 413: "Content Too Large", 414: "URI Too Long",
           431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented"}

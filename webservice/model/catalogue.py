@@ -65,7 +65,7 @@ IMAGE_TAG = "latest"
 BUILDSERVICE = "buildservice"
 
 CLUSTER_SOURCE = "ConfigMap tf-public/image-config (key images-v1.yaml)"
-BUILTIN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "images-v1.yaml")
+BUILTIN_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "images-v1.yaml")
 CACHE_FILE = "images-v1.json"
 BUILTIN_SNAPSHOT_FILE = "images-v1.builtin.json"
 CACHE_FORMAT = 1

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from webservice.conventions import PORT
-from webservice.policy import parse_denial
+from webservice.health.policy import parse_denial
 from webservice.text import parse_time
 
 if TYPE_CHECKING:  # only in annotations: reading a status need not import decimal
@@ -188,7 +188,7 @@ def relevant_events(events: list[dict], uids: set[str], since: float | None = No
 
 
 def format_memory(value) -> str:
-    from webservice.quantity import format_memory as fmt  # only when a pod ran out of memory
+    from webservice.model.quantity import format_memory as fmt  # only when a pod ran out of memory
 
     return fmt(value)
 
@@ -330,7 +330,7 @@ def _quota_parts(message: str) -> dict[str, dict[str, str]]:
 def request_alone_exceeds(message: str) -> bool:
     """Whether a quota refusal asks for more than the quota allows even when nothing else
     runs (then no waiting can help)."""
-    from webservice.quantity import parse
+    from webservice.model.quantity import parse
 
     parts = _quota_parts(message)
     requested, limited = parts.get("requested") or {}, parts.get("limited") or {}

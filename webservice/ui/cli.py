@@ -100,14 +100,14 @@ class _Replicas(click.ParamType):
         return count
 
 
-MAX_REPLICAS = 16  # as webservice.spec.MAX_REPLICAS (not imported: this module stays cheap)
+MAX_REPLICAS = 16  # as webservice.model.spec.MAX_REPLICAS (not imported: this module stays cheap)
 REPLICAS = _Replicas()
 
 
 def _type_names() -> list[str]:
     try:
-        from webservice.catalogue import cached_type_names
-        from webservice.dirs import cache_dir
+        from webservice.model.catalogue import cached_type_names
+        from webservice.model.dirs import cache_dir
 
         return cached_type_names(cache_dir())
     except Exception:  # help must never fail because of the catalogue
@@ -229,8 +229,8 @@ def cli():
 
 
 def _request(action: str, ctx: click.Context, **kwargs) -> "Request":
-    from webservice.request import Request
-    from webservice.spec import check_backend
+    from webservice.model.request import Request
+    from webservice.model.spec import check_backend
 
     check_backend(kwargs.get("backend"))
     ignored = _ignored(action, kwargs)
@@ -246,7 +246,7 @@ def _request(action: str, ctx: click.Context, **kwargs) -> "Request":
 
 
 def _run(request, check: bool = True) -> int:
-    from webservice import output
+    from webservice.ui import output
 
     code = output.emit(request, _dispatch(request))
     if not check and not request.json and code in _STATE_CODES:
@@ -261,22 +261,26 @@ _STATE_CODES = (0, 3, 4)
 def _dispatch(request):
     """Call the one core function of the action (imported here: only what it needs)."""
     if request.action in ("start", "restart") and request.dry_run:
-        from webservice.render import dry_run
+        from webservice.actions.render import dry_run
 
         return dry_run(request)
     if request.action == "logs":
-        from webservice.logs import logs
+        from webservice.actions.logs import logs
 
         return logs(request)
     if request.action == "shell":
-        from webservice.shell import shell
+        from webservice.actions.shell import shell
 
         return shell(request)
     if request.action == "types":
-        from webservice.typelist import list_types
+        from webservice.actions.typelist import list_types
 
         return list_types(request)
-    from webservice import lifecycle
+    if request.action == "stop":
+        from webservice.actions.stop import stop
+
+        return stop(request)
+    from webservice.actions import lifecycle
 
     return getattr(lifecycle, request.action)(request)
 
@@ -403,28 +407,28 @@ def _main(argv: list[str] | None = None) -> None:
         code = cli.main(args=click_args, prog_name=prog_name(), obj={"extra": extra}, standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except WebserviceError as error:
-        from webservice import output
+        from webservice.ui import output
 
         sys.exit(output.error(error, debug=debug, json_output=json_output))
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.exceptions.Abort as abort:  # click's wrapping of a KeyboardInterrupt
-        from webservice import output
+        from webservice.ui import output
         from webservice.errors import Terminated
 
         sys.exit(output.interrupted(terminated=isinstance(abort.__context__, Terminated)))
     except click.ClickException as error:
-        from webservice import output
+        from webservice.ui import output
 
         sys.exit(output.usage_error(error.format_message(), error))
     except KeyboardInterrupt as interruption:
-        from webservice import output
+        from webservice.ui import output
         from webservice.errors import Terminated
 
         sys.exit(output.interrupted(terminated=isinstance(interruption, Terminated)))
     except BrokenPipeError:
         sys.exit(0)
     except Exception as error:  # noqa: BLE001 - the last line of defence: never a traceback
-        from webservice import output
+        from webservice.ui import output
 
         sys.exit(output.internal_error(error, debug=debug))

@@ -32,7 +32,7 @@ Routing modes:
 
 from __future__ import annotations
 
-from webservice import quantity
+from webservice.model import quantity
 from webservice.conventions import (  # noqa: F401 (the builders' names, re-exported for their users)
     COMPONENT,
     CONTAINER,

@@ -1,6 +1,6 @@
 """HTTP answers and connection failures of the Kubernetes API, in words.
 
-Every failure of a conversation with the API server leaves ``webservice.cluster`` as one
+Every failure of a conversation with the API server leaves ``webservice.kube.cluster`` as one
 of the :class:`~webservice.errors.ClusterError` subclasses made here: one line saying
 what happened, naming the server, and a hint. Pure functions (no I/O); urllib3 is
 imported only to classify a connection failure.
@@ -23,7 +23,7 @@ from webservice.errors import (
     QuotaExceededError,
     ServerError,
 )
-from webservice.policy import parse_denial
+from webservice.health.policy import parse_denial
 from webservice.text import shorten
 
 

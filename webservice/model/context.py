@@ -4,7 +4,7 @@ This is the only place that reads those sources for a command, so that ``--dry-r
 ``start``, ``restart`` and ``shell`` resolve the spec exactly the same way. It never
 talks to a cluster itself: the catalogue is read from the on-disk cache or the built-in
 copy unless the caller passes a ``fetch`` function (the lifecycle does, through
-``webservice.cluster``).
+``webservice.kube.cluster``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from webservice.config import Config, load_config
-from webservice.dirs import cache_dir
-from webservice.request import Request
-from webservice.tool import Tool, identify
+from webservice.model.config import Config, load_config
+from webservice.model.dirs import cache_dir
+from webservice.model.request import Request
+from webservice.model.tool import Tool, identify
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Context:
         return cls(request=request, tool=tool, config=config, warnings=request.warnings)
 
     def catalogue(self, fetch: Callable[[], str] | None = None):
-        from webservice.catalogue import load_catalogue
+        from webservice.model.catalogue import load_catalogue
 
         catalogue = load_catalogue(cache_dir(), ttl=self.config.catalogue_ttl, fetch=fetch)
         if getattr(catalogue, "warning", None):
@@ -62,7 +62,7 @@ class Context:
         return read_manifest(self.tool.home)
 
     def spec(self, catalogue, manifest_data: dict | None = None, now=None):
-        from webservice.spec import resolve_spec
+        from webservice.model.spec import resolve_spec
 
         if now is None and os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
             from datetime import datetime, timezone
@@ -96,7 +96,7 @@ class Context:
 
         Hosts are checked against the domains of the site (defaults and site file), not
         against a ``public_domain`` from the user's config or the environment."""
-        from webservice.admission import check_routing
+        from webservice.builders.admission import check_routing
         from webservice.errors import AdmissionError
 
         domains = list(self.config.site_domains or (self.config.public_domain,))
@@ -132,7 +132,7 @@ def _check_legacy_path(config: Config, tool: Tool) -> None:
     cluster admits only ``<tool>.<domain>``, so the object would be refused or serve nothing."""
     if config.routing != "legacy-path" or config.legacy_path_served():
         return
-    from webservice.config import site_config_path
+    from webservice.model.config import site_config_path
     from webservice.errors import UsageError
 
     where = config.sources.get("routing", "default")

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 from webservice.errors import ClusterError, InputError, NotFoundError, NotRunningError, UnhealthyError, UsageError
-from webservice.results import LogsResult
+from webservice.ui.results import LogsResult
 
 MAX_READERS = 6  # concurrent log reads (the cluster client keeps 8 connections)
 RECONCILE_SECONDS = 1.0
@@ -429,7 +429,7 @@ class _Reader:
 
 
 def _selector() -> str:
-    from webservice.objects import selector
+    from webservice.builders.objects import selector
 
     return selector()
 
@@ -439,7 +439,7 @@ def _not_running(cluster, tool: str, selector: str, follow: bool) -> None:
 
     "Ours" is decided exactly as ``status`` decides it (our labels, then the tool's name), so
     that a Deployment named like the tool but made by someone else is "not running" for both."""
-    from webservice.status import pick_deployment
+    from webservice.actions.status import pick_deployment
 
     deployments, _ = cluster.list("Deployment", label_selector=selector)
     if pick_deployment(deployments, tool) is None:
@@ -460,11 +460,11 @@ def logs(request, sink=None) -> LogsResult:
         raise UsageError("--previous cannot be combined with -f/--follow: that container has ended",
                          hint="use 'webservice logs --previous' alone")
     since_seconds = parse_since(request.since) if request.since is not None else None
-    from webservice.cluster import Cluster
-    from webservice.context import Context
+    from webservice.kube.cluster import Cluster
+    from webservice.model.context import Context
 
     if sink is None:
-        from webservice.output import log_printer
+        from webservice.ui.output import log_printer
 
         sink = log_printer(request)
     ctx = Context.load(replace(request, extra_args=None))

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-from webservice.dirs import user_dir
+from webservice.model.dirs import user_dir
 from webservice.errors import ConfigError
 
 SITE_CONFIG = "/etc/toolforge/webservice.yaml"

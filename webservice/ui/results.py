@@ -1,10 +1,10 @@
-"""What commands return: plain dataclasses, drawn by ``webservice.output``.
+"""What commands return: plain dataclasses, drawn by ``webservice.ui.output``.
 
 A core function never prints its outcome; it returns one of these. Each result knows
 its exit code; ``output`` draws it for people (text, tables) or scripts (``--json``).
 
 The one exception to "all results live here" is ``--dry-run``'s ``RenderResult``, in
-``webservice.render``: building these six classes costs about 6 ms, and ``--dry-run`` has a
+``webservice.actions.render``: building these six classes costs about 6 ms, and ``--dry-run`` has a
 0.15 s budget (bench/) in which it must not pay for the others.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-# --- start / stop / restart / status (webservice.lifecycle) ------------------------------
+# --- start / stop / restart / status (webservice.actions.lifecycle) ------------------------------
 
 STATES = ("running", "starting", "degraded", "crashing", "stopped")
 STATUS_SCHEMA = 1

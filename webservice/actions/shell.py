@@ -42,7 +42,7 @@ import threading
 from dataclasses import replace
 
 from webservice.errors import ClusterError, MissingProgramError
-from webservice.results import ShellResult
+from webservice.ui.results import ShellResult
 
 DEFAULT_COMMAND = ["/bin/bash", "-il"]
 KUBECTL_ENV = {"GOMAXPROCS": "1", "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "true"}
@@ -60,7 +60,7 @@ def pod_name() -> str:
 
 def shell_labels(name: str) -> dict:
     """The labels a shell pod must carry for webservice to delete it."""
-    from webservice.objects import COMPONENT, MANAGED_BY, SHELL_COMPONENT
+    from webservice.builders.objects import COMPONENT, MANAGED_BY, SHELL_COMPONENT
 
     return {"name": name, COMPONENT: SHELL_COMPONENT, MANAGED_BY: "webservice"}
 
@@ -239,10 +239,10 @@ def _delete(cluster, name: str) -> tuple[bool, str | None]:
 
 def shell(request) -> ShellResult:
     """Run the shell (or ``-- CMD...``) in a new pod; delete the pod afterwards."""
-    from webservice.cluster import Cluster, kubeconfig_paths
-    from webservice.context import Context
-    from webservice.lifecycle import catalogue_fetch
-    from webservice.objects import build_shell_pod
+    from webservice.kube.cluster import Cluster, kubeconfig_paths
+    from webservice.model.context import Context
+    from webservice.actions.connect import catalogue_fetch
+    from webservice.builders.objects import build_shell_pod
 
     kubectl = find_kubectl()
     command = list(request.extra_args) if request.extra_args else list(DEFAULT_COMMAND)
@@ -260,7 +260,7 @@ def shell(request) -> ShellResult:
         paths = kubeconfig_paths()
         argv = kubectl_argv(kubectl, pod, command=command, tty=tty, namespace=cluster.namespace,
                             kubeconfig=str(paths[0]) if len(paths) == 1 else None)
-        from webservice import output
+        from webservice.ui import output
 
         for message in dict.fromkeys(request.warnings):  # before the session, not after it
             output.warn(message)

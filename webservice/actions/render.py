@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from webservice import objects
-from webservice.context import Context
-from webservice.request import Request
+from webservice.builders import objects
+from webservice.model.context import Context
+from webservice.model.request import Request
 
 
 @dataclass
 class RenderResult:
     """``--dry-run``'s result: the objects start/restart would apply, in order. (The other
-    results are in ``webservice.results``; this one is here so that ``--dry-run`` does not
+    results are in ``webservice.ui.results``; this one is here so that ``--dry-run`` does not
     import them.)"""
 
     objects: list[dict]

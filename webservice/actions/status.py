@@ -3,8 +3,8 @@
 :func:`read` asks the cluster for as little as it can (the Deployment, the pods and the
 routing objects: 3 requests when healthy; events and replica sets, plus one log, only
 when something is wrong) and :func:`classify` turns what it got into one of the states of
-:data:`webservice.results.STATES`. ``classify`` and :func:`summarise` are pure, so the
-wait loop (``webservice.wait``) uses them on the objects its watch delivers.
+:data:`webservice.ui.results.STATES`. ``classify`` and :func:`summarise` are pure, so the
+wait loop (``webservice.actions.wait``) uses them on the objects its watch delivers.
 
 It never changes anything in the cluster.
 """
@@ -14,13 +14,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from webservice import diagnose
-from webservice.routes import route_state
+from webservice.health import diagnose
+from webservice.health.routes import route_state
 from webservice.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNHEALTHY
-from webservice.results import StatusResult
+from webservice.ui.results import StatusResult
 from webservice.conventions import CONTAINER
 
-# The values of webservice.objects, repeated here so that reading a status does not import
+# The values of webservice.builders.objects, repeated here so that reading a status does not import
 # the object builders (and with them quantity and decimal); tests/test_diagnose.py checks
 # that they agree.
 STARTED_AT = "toolforge.org/started-at"
@@ -28,7 +28,7 @@ SELECTOR = "app.kubernetes.io/component=web,app.kubernetes.io/managed-by=webserv
 
 
 def selector() -> str:
-    """The label selector that finds "the webservice" (as ``webservice.objects.selector``)."""
+    """The label selector that finds "the webservice" (as ``webservice.builders.objects.selector``)."""
     return SELECTOR
 
 
@@ -275,7 +275,7 @@ def read(cluster, tool: str, *, config=None, type_name: str | None = None, now: 
 
 
 def _memory_limit(deployment: dict | None):
-    from webservice.quantity import parse
+    from webservice.model.quantity import parse
 
     if not deployment:
         return None

@@ -8,8 +8,8 @@ every second:
 * ready: every wanted pod of the new template (``toolforge.org/started-at``) is Ready and
   no pod of an older template is still running (the rollout is complete), and, with
   ``route`` (HTTPRoute routing), the Gateway controller has accepted the route for its
-  current generation (``webservice.routes``; the HTTPRoute is watched like the pods);
-* failed: :mod:`webservice.diagnose` finds a certain problem with the new pods or their
+  current generation (``webservice.health.routes``; the HTTPRoute is watched like the pods);
+* failed: :mod:`webservice.health.diagnose` finds a certain problem with the new pods or their
   ReplicaSet (crash loop, image pull, FailedCreate, ...), or the Gateway refused the route
   (``Accepted``/``ResolvedRefs`` False for its current generation): stop at once;
 * timeout: neither within ``timeout`` seconds; the uncertain problems say what was seen
@@ -22,7 +22,7 @@ newer one (a higher ``metadata.generation`` than the one this run applied, and a
 ``toolforge.org/started-at``), the pods of this run's template will never come, so it
 waits for the newer rollout instead (``WaitOutcome.superseded_by``).
 
-Progress goes through a callback (``progress(text)``), which ``webservice.output`` draws
+Progress goes through a callback (``progress(text)``), which ``webservice.ui.output`` draws
 as a spinner or plain lines; this module prints nothing and imports no UI library.
 :func:`wait_gone` waits until the webservice's pods are gone (``stop``).
 """
@@ -33,8 +33,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from webservice import diagnose, routes
-from webservice.status import (
+from webservice.health import diagnose
+from webservice.health import routes
+from webservice.actions.status import (
     Snapshot,
     classify,
     current_pods,

@@ -3,16 +3,16 @@
 The catalogue is the cluster's (``tf-public/image-config``) when the tool's credentials can
 read it, through the same cache as ``start`` (so most calls send no request), else the
 cached copy or the built-in list; the result says which. This module only gathers; the
-table and ``--json`` are drawn by ``webservice.output``.
+table and ``--json`` are drawn by ``webservice.ui.output``.
 """
 
 from __future__ import annotations
 
-from webservice.results import TypesResult
+from webservice.ui.results import TypesResult
 
 
 def list_types(request) -> TypesResult:
-    from webservice.context import Context
+    from webservice.model.context import Context
     from webservice.errors import ClusterError, NotAToolError
 
     fetch = None
@@ -20,14 +20,14 @@ def list_types(request) -> TypesResult:
     try:
         ctx = Context.load(request)
     except NotAToolError:  # anyone may ask which types exist: the offline list then
-        from webservice.catalogue import load_catalogue
-        from webservice.dirs import cache_dir
+        from webservice.model.catalogue import load_catalogue
+        from webservice.model.dirs import cache_dir
 
         catalogue = load_catalogue(cache_dir())
     else:
         try:
-            from webservice.cluster import Cluster
-            from webservice.lifecycle import catalogue_fetch
+            from webservice.kube.cluster import Cluster
+            from webservice.actions.connect import catalogue_fetch
 
             cluster = Cluster.connect(ctx.tool, debug=request.debug)
             fetch = catalogue_fetch(cluster)
@@ -38,6 +38,6 @@ def list_types(request) -> TypesResult:
         finally:
             if cluster is not None:
                 cluster.close()
-    from webservice.catalogue import list_types as catalogue_types
+    from webservice.model.catalogue import list_types as catalogue_types
 
     return TypesResult(types=catalogue_types(catalogue), source=catalogue.source, fetched_at=catalogue.fetched_at)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from webservice.diagnose import Problem
+from webservice.health.diagnose import Problem
 
 GROUP = "gateway.networking.k8s.io"
 

@@ -13,7 +13,7 @@ cannot work fails at once with a clear reason instead of leaving broken objects 
   an Ingress or route made by hand) claims the host and path the webservice's route uses.
 * :func:`check_counts`: the quota has room for the Service and Deployment start creates
   (``services``, ``count/deployments.apps``), naming what uses it.
-  These three are pure too; owners are read from labels (:mod:`webservice.owners`).
+  These three are pure too; owners are read from labels (:mod:`webservice.health.owners`).
 
 Template validity and the admission host rule are checked by ``Context.spec`` and
 ``Context.check_admission`` (shared with ``--dry-run``). Nothing here talks to the
@@ -28,7 +28,8 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-from webservice import owners, quantity
+from webservice.health import owners
+from webservice.model import quantity
 from webservice.errors import PreflightError
 
 DOCS = "https://wikitech.wikimedia.org/wiki/Help:Toolforge/Web"

@@ -65,7 +65,7 @@ def _(result: "RenderResult", request) -> None:
         document = {"apiVersion": "v1", "kind": "List", "items": result.objects}
         print(json.dumps(document, indent=2))
         return
-    from webservice.yamlout import dump_all
+    from webservice.ui.yamlout import dump_all
 
     print(dump_all(result.objects), end="")
 

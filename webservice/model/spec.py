@@ -16,7 +16,7 @@ show as warnings.
 
 ``resolve_spec`` is pure: the caller hands it the tool, the config, the catalogue, the
 template values and the manifest data. It raises ``InputError`` subclasses for anything
-that cannot run. Objects are built from a ``Spec`` by ``webservice.objects``.
+that cannot run. Objects are built from a ``Spec`` by ``webservice.builders.objects``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Mapping
 
-from webservice import quantity
+from webservice.model import quantity
 from webservice.conventions import GRID_HINT, GRID_RETIRED
 from webservice.errors import InputError, UnknownTypeError, UsageError
 

@@ -1,12 +1,12 @@
-"""start, stop, restart and status against the cluster.
+"""start, restart and status against the cluster (``stop`` is :mod:`webservice.actions.stop`).
 
 Each action is one function taking the CLI's ``Request`` and returning a result
-dataclass (``webservice.results``) whose ``exit_code`` is the command's. The order of
+dataclass (``webservice.ui.results``) whose ``exit_code`` is the command's. The order of
 work is always: resolve and check everything local (tool, config, template, manifest,
 type, required files, admission rule), then the few cluster reads the checks need
 (LimitRange, ResourceQuota, every Deployment, Service and route of the namespace), then
 the checks against other owners (nothing named like ours and not ours, no other route on
-our host, room in the quota for a new Service or Deployment: ``webservice.preflight``),
+our host, room in the quota for a new Service or Deployment: ``webservice.actions.preflight``),
 then the changes (server-side apply under one field manager, so that running a command
 twice converges), then the manifest, then the wait. The changes and the manifest update
 are shielded from Ctrl-C so that an interruption never leaves them half done; an
@@ -15,7 +15,7 @@ while reading says that nothing was changed. SIGTERM is handled like Ctrl-C whil
 command runs, with exit 143 instead of 130.
 
 From the first cluster read to the manifest write (never while waiting), start, restart
-and stop hold the tool's command lock (:class:`_ToolLock`): two commands on one tool do
+and stop hold the tool's command lock (:class:`webservice.actions.signals.CommandLock`): two commands on one tool do
 those steps one after the other, so each sees what the other did and the manifest always
 describes the objects last applied.
 
@@ -40,68 +40,46 @@ checked on each object before its deletion, and deleted with a uid precondition.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import signal
-import threading
 import time
-from datetime import datetime, timedelta, timezone
 
 from webservice.state import manifest as state_manifest
-from webservice.state.lock import LOCK_TIMEOUT, ToolLock
-from webservice import status as status_mod
-from webservice.context import Context
+from webservice.actions import status as status_mod
+from webservice.model.context import Context
+from webservice.actions.connect import catalogue_fetch, connect as _connect
+from webservice.actions.signals import (
+    UNCHANGED,
+    CommandLock as _ToolLock,
+    exit_code as _exit_code,
+    shielded as _shielded,
+    terminable as _terminable,
+)
 from webservice.errors import (
     EXIT_FAILED_TO_START,
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
     AlreadyRunningError,
-    Terminated,
     ClusterError,
     ForbiddenError,
     ManifestError,
 )
-from webservice.results import StartResult, StatusResult, StopResult
-from webservice.status import selector
+from webservice.text import format_time, parse_time
+from webservice.ui.results import StartResult, StatusResult
+from webservice.actions.status import selector
 
-CATALOGUE_NAMESPACE = "tf-public"
-CATALOGUE_CONFIGMAP = "image-config"
-CATALOGUE_KEY = "images-v1.yaml"
-STOP_TIMEOUT = 60
 
 
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _connect(ctx: Context, request):
-    from webservice.cluster import Cluster
-
-    return Cluster.connect(ctx.tool, debug=request.debug)
-
-
-def catalogue_fetch(cluster):
-    """The ``fetch`` for ``Context.catalogue``: images-v1.yaml from tf-public/image-config."""
-
-    def fetch() -> str:
-        config_map = cluster.read_config_map(CATALOGUE_NAMESPACE, CATALOGUE_CONFIGMAP)
-        text = ((config_map or {}).get("data") or {}).get(CATALOGUE_KEY)
-        if not isinstance(text, str) or not text.strip():
-            raise ClusterError(f"ConfigMap {CATALOGUE_NAMESPACE}/{CATALOGUE_CONFIGMAP} has no {CATALOGUE_KEY}")
-        return text
-
-    return fetch
-
-
 def _ours(obj: dict, namespace: str) -> bool:
     """Whether an object carries the webservice's labels in the tool's namespace."""
-    from webservice.owners import ours
+    from webservice.health.owners import ours
 
     return ours(obj, namespace)
 
 
 def _debug(request, text: str) -> None:
     if getattr(request, "debug", False):
-        from webservice.output import note
+        from webservice.ui.output import note
 
         note(f"debug: {text}")
 
@@ -128,82 +106,6 @@ def _our_names(tool: str) -> list[tuple[str, str]]:
             ("Ingress", f"{tool}-legacy")]
 
 
-def _exit_code(interruption) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM: ``interruption`` is the exception caught or the
-    list of signals a :func:`_shielded` block deferred."""
-    if isinstance(interruption, Terminated) or (isinstance(interruption, list) and signal.SIGTERM in interruption):
-        return EXIT_TERMINATED
-    return EXIT_INTERRUPTED
-
-
-@contextlib.contextmanager
-def _terminable():
-    """While a command runs, SIGTERM raises :class:`Terminated` (it would otherwise kill the
-    process silently, leaving the user no word on the state)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum, frame):  # noqa: ARG001
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-class _ToolLock:
-    """The tool's command lock, held from the first read to the manifest write of start,
-    restart and stop (never while waiting), so that two commands on one tool run those
-    steps one after the other: each sees the other's result, and the manifest always
-    describes the objects last applied.
-
-    It is the one POSIX lock of :mod:`webservice.state.lock` (tool homes are on NFS, where
-    an ``flock`` would conflict with it), taken once here and passed down to
-    ``update_manifest(..., lock=...)``, which then does not lock again.
-    """
-
-    TIMEOUT = LOCK_TIMEOUT
-
-    def __init__(self):
-        self.lock: ToolLock | None = None
-
-    def acquire(self, home) -> None:
-        self.lock = ToolLock(home, self.TIMEOUT, busy="another webservice command is changing this webservice")
-        self.lock.acquire()
-
-    def release(self) -> None:
-        if self.lock is not None:
-            self.lock.release()
-
-
-UNCHANGED = "interrupted before anything was changed: nothing was changed, the webservice is as it was"
-
-
-@contextlib.contextmanager
-def _shielded():
-    """Defer Ctrl-C (and SIGTERM) until the block is done: changes are never half made.
-
-    Yields a list that holds the signals received meanwhile (empty: none).
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-
-    def defer(signum, frame):  # noqa: ARG001
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, defer) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _manifest_type(ctx: Context) -> str | None:
     try:
         return ctx.manifest().web_type
@@ -224,15 +126,8 @@ def _start_change(values: dict):
     return change
 
 
-def _stop_change(data: dict) -> dict:
-    kept = state_manifest.manifest_for_stop(data)
-    if data and not kept:
-        kept = {"version": state_manifest.MANIFEST_VERSION}  # nothing left: the file is removed
-    return kept
-
-
 def _container(deployment: dict | None) -> dict:
-    from webservice import objects
+    from webservice.builders import objects
 
     spec = (((deployment or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
     containers = spec.get("containers") or [{}]
@@ -262,7 +157,7 @@ def _changes(current: dict | None, wanted: dict) -> list[str]:
 
 
 def _max_memory(limit_ranges: list):
-    from webservice.quantity import parse
+    from webservice.model.quantity import parse
 
     found = None
     for limit_range in limit_ranges:
@@ -290,8 +185,7 @@ def _later(started_at: str, than: str | None) -> str:
     """``started_at``, moved on by whole seconds until it differs from ``than``."""
     if started_at != than:
         return started_at
-    moment = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    return (moment + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(parse_time(started_at) + 1)
 
 
 # --- status --------------------------------------------------------------------------------
@@ -325,7 +219,8 @@ def _start(request, *, restart: bool) -> StartResult:
 
 
 def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
-    from webservice import objects, preflight  # not needed to read a status
+    from webservice.builders import objects
+    from webservice.actions import preflight  # not needed to read a status
 
     begin = time.monotonic()
     action = "restart" if restart else "start"
@@ -387,7 +282,7 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
         result = StartResult(action=action, tool=tool, outcome="interrupted", type=request.type,
                              exit_code=_exit_code(exc), elapsed=time.monotonic() - begin, message=UNCHANGED)
         return result
-    from webservice.output import announce
+    from webservice.ui.output import announce
 
     # the line scripts and Toolforge's own tests grep for, before anything is changed
     announce(request, f"Restarting webservice of type {spec.type_name}..." if restart
@@ -409,8 +304,8 @@ def _start_locked(request, *, restart: bool, lock: _ToolLock) -> StartResult:
         result.message = "submitted; 'webservice status' shows when it serves"
         return result
 
-    from webservice.output import progress
-    from webservice.wait import wait_ready
+    from webservice.ui.output import progress
+    from webservice.actions.wait import wait_ready
 
     timeout = request.timeout or ctx.config.timeout
     max_memory = _max_memory(limit_ranges)
@@ -555,84 +450,4 @@ def _interrupted(result: StartResult, action: str, begin: float, interruption) -
     result.elapsed = time.monotonic() - begin
     result.message = (f"stopped waiting (interrupted); the webservice was {action}ed and keeps coming up "
                       "in the background: 'webservice status' shows how it goes")
-    return result
-
-
-# --- stop ----------------------------------------------------------------------------------
-
-
-def stop(request) -> StopResult:
-    with _terminable():
-        return _stop(request)
-
-
-def _stop(request) -> StopResult:
-    lock = _ToolLock()
-    try:
-        return _stop_locked(request, lock)
-    finally:
-        lock.release()
-
-
-def _stop_locked(request, lock: _ToolLock) -> StopResult:
-    from webservice import preflight
-
-    begin = time.monotonic()
-    ctx = None
-    try:  # the read phase: an interruption here leaves everything as it was
-        ctx = Context.load(request)
-        cluster = _connect(ctx, request)
-        lock.acquire(ctx.tool.home)
-        found = []
-        # routing first (visitors get the "no webservice" page at once), the Deployment last;
-        # every object of each kind, so that one named like ours but not ours can be named
-        for kind in ("Ingress", "HTTPRoute", "Service", "Deployment"):
-            items = status_mod.list_routes(cluster, kind, None) if kind == "HTTPRoute" else cluster.list(kind)[0]
-            found += [(kind, item) for item in items if _ours(item, cluster.namespace)]
-            for other_kind, other in preflight.foreign_named(_our_names(ctx.tool.name), {kind: items},
-                                                             cluster.namespace):
-                ctx.warnings.append(f"{preflight.not_ours_line(other_kind, other)}: left as it is")
-    except KeyboardInterrupt as exc:
-        tool = ctx.tool.name if ctx is not None else (request.tool or "")
-        return StopResult(tool=tool, was_running=False, pods_gone=False, exit_code=_exit_code(exc),
-                          message=UNCHANGED, elapsed=time.monotonic() - begin)
-    deleted = []
-    if found:
-        from webservice.output import announce
-
-        announce(request, "Stopping webservice")
-    with _shielded() as interrupted:
-        for kind, item in found:
-            meta = item["metadata"]
-            if cluster.delete(kind, meta["name"], uid=meta.get("uid")):
-                deleted.append(f"{kind}/{meta['name']}")
-        state_manifest.update_manifest(ctx.tool.home, _stop_change, lock=lock.lock)
-    lock.release()
-    result = StopResult(tool=ctx.tool.name, was_running=any(k == "Deployment" for k, _ in found), deleted=deleted)
-    if not found:
-        result.message = "not running (nothing to stop)"
-        if interrupted:
-            result.exit_code = _exit_code(interrupted)
-    elif interrupted:
-        result.exit_code = _exit_code(interrupted)
-        result.pods_gone = False
-        result.message = "interrupted; its objects are deleted and its pods are going away"
-    elif request.wait and result.was_running:
-        from webservice.output import progress
-        from webservice.wait import wait_gone
-
-        timeout = request.timeout or STOP_TIMEOUT
-        try:
-            with progress(request, f"stopping {ctx.tool.name}") as report:
-                result.pods_gone = wait_gone(cluster, timeout=timeout, progress=report)
-        except KeyboardInterrupt as exc:
-            result.pods_gone = False
-            result.exit_code = _exit_code(exc)
-            result.message = "stopped waiting (interrupted); its objects are deleted and its pods are going away"
-            result.elapsed = time.monotonic() - begin
-            return result
-        result.message = "stopped" if result.pods_gone else f"stopped; some pods were still shutting down after {timeout} s"
-    else:
-        result.message = "stopped"
-    result.elapsed = time.monotonic() - begin
     return result

@@ -17,12 +17,12 @@ from typing import Any, Iterator
 
 import urllib3
 
-from webservice.apierrors import translate_http_error
+from webservice.kube.apierrors import translate_http_error
 from webservice.text import shorten
-from webservice.apiresources import KINDS
+from webservice.kube.apiresources import KINDS
 from webservice.errors import ClusterError, ConnectionFailedError, ServerError
 
-MAX_BACKOFF = 4.0  # as webservice.cluster.MAX_BACKOFF: the longest pause before resuming a watch
+MAX_BACKOFF = 4.0  # as webservice.kube.cluster.MAX_BACKOFF: the longest pause before resuming a watch
 
 
 class StreamedResponse:

@@ -7,7 +7,7 @@ definition wins) or ``~/.kube/config``; the current context's cluster (``server`
 user (``client-certificate``/``client-key`` and their ``-data`` forms, ``token``,
 ``tokenFile``; relative paths are relative to the file that names them) and namespace.
 A user with ``exec``, ``auth-provider`` or ``username`` is handed to the ``official``
-loader the caller passes (``webservice.cluster`` uses the official client's).
+loader the caller passes (``webservice.kube.cluster`` uses the official client's).
 
 Every problem is a one-line :class:`~webservice.errors.KubeconfigError` naming the file.
 It sends no request and prints nothing.
@@ -306,4 +306,4 @@ def load_credentials(paths: list[Path] | None = None, official: Callable | None 
                        server_hostname=cluster.get("tls-server-name") or None, certificate=certificate)
 
 
-_Credentials = Credentials  # the name webservice.cluster used first
+_Credentials = Credentials  # the name webservice.kube.cluster used first

@@ -8,7 +8,7 @@ server speaks), identical whatever the client library version.
 
 How it talks
     The kubeconfig (``$KUBECONFIG``, else ``~/.kube/config``) is read by
-    ``webservice.kubeconfig``: the current context's cluster (server, CA), user (client
+    ``webservice.kube.kubeconfig``: the current context's cluster (server, CA), user (client
     certificate and key, paths relative to the file that names them, or ``*-data``; or a
     bearer token) and namespace. One urllib3 connection pool to that server is reused by
     every request, on the TLS context built from those files. There is no discovery:
@@ -35,12 +35,12 @@ Debug
     status, milliseconds. Headers (credentials) are never shown.
 
 Where the parts live
-    ``webservice.kubeconfig`` reads the kubeconfig; ``webservice.apiresources`` has the
-    kind -> API path table (:data:`KINDS`); ``webservice.apierrors`` turns HTTP answers
+    ``webservice.kube.kubeconfig`` reads the kubeconfig; ``webservice.kube.apiresources`` has the
+    kind -> API path table (:data:`KINDS`); ``webservice.kube.apierrors`` turns HTTP answers
     and connection failures into ``ClusterError`` s (:func:`translate_http_error`);
-    ``webservice.watching`` has streamed answers and the merged multi-kind watch. This
+    ``webservice.kube.watching`` has streamed answers and the merged multi-kind watch. This
     module is the client that ties them together and the one public interface: callers
-    import only ``webservice.cluster``.
+    import only ``webservice.kube.cluster``.
 
 What it does not do: decide anything about webservices (that is ``lifecycle``), check
 labels before deleting (callers pass ``expect_labels``/``uid`` and this module enforces
@@ -60,9 +60,9 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlencode, urlsplit
 
-from webservice.apierrors import _connection_error, _not_sent, is_tls_failure, translate_http_error
+from webservice.kube.apierrors import _connection_error, _not_sent, is_tls_failure, translate_http_error
 from webservice.text import shorten
-from webservice.apiresources import KINDS, api_path
+from webservice.kube.apiresources import KINDS, api_path
 from webservice.errors import (
     AuthenticationError,
     ConflictError,
@@ -72,14 +72,14 @@ from webservice.errors import (
     KubeconfigError,
     ServerError,
 )
-from webservice.kubeconfig import TOOL_HINT as _TOOL_HINT
+from webservice.kube.kubeconfig import TOOL_HINT as _TOOL_HINT
 
 # the kubeconfig of the tool one already is is missing or broken: 'become' would not help
 _AS_TOOL_HINT = ("Toolforge writes ~/.kube/config for every tool (within minutes of its creation or of a "
                  "certificate renewal); if it stays missing or broken, ask on #wikimedia-cloud")
-from webservice.kubeconfig import Credentials, _load_client_cert
-from webservice.kubeconfig import kubeconfig_paths
-from webservice.kubeconfig import load_credentials as _load_credentials
+from webservice.kube.kubeconfig import Credentials, _load_client_cert
+from webservice.kube.kubeconfig import kubeconfig_paths
+from webservice.kube.kubeconfig import load_credentials as _load_credentials
 
 __all__ = ["Cluster", "Credentials", "KINDS", "kubeconfig_paths", "load_credentials", "translate_http_error"]
 
@@ -146,7 +146,7 @@ def _official_credentials(paths: list[Path], context_name: str, namespace: str |
 
 
 def load_credentials(paths: list[Path] | None = None) -> Credentials:
-    """The kubeconfig's credentials (see ``webservice.kubeconfig``), exec plugins included."""
+    """The kubeconfig's credentials (see ``webservice.kube.kubeconfig``), exec plugins included."""
     return _load_credentials(paths, official=_official_credentials)
 
 
@@ -189,7 +189,7 @@ class Cluster:
 
     @classmethod
     def connect(cls, tool, debug: bool = False, **kwargs) -> "Cluster":
-        """A Cluster for ``tool`` (a :class:`webservice.tool.Tool`) from its kubeconfig.
+        """A Cluster for ``tool`` (a :class:`webservice.model.tool.Tool`) from its kubeconfig.
 
         Sends no request. The namespace is the context's (``tool-<tool>`` on Toolforge);
         a kubeconfig for another tool's namespace is refused before anything is sent.
@@ -253,7 +253,7 @@ class Cluster:
         """Send one request (with retries when idempotent); return parsed JSON, text or a stream.
 
         ``ok404``: return None on 404 instead of raising. ``raw``: return the text body.
-        ``stream``: return a :class:`webservice.watching.StreamedResponse` (the caller closes it).
+        ``stream``: return a :class:`webservice.kube.watching.StreamedResponse` (the caller closes it).
         """
         query = {k: v for k, v in (query or {}).items() if v is not None and v is not False}
         query = {k: ("true" if v is True else v) for k, v in query.items()}
@@ -297,7 +297,7 @@ class Cluster:
             status = response.status
             if stream and status < 300:
                 self._log(f"{method} {shown} -> {status} ({(time.monotonic() - started) * 1000:.0f} ms, streaming)")
-                from webservice.watching import StreamedResponse
+                from webservice.kube.watching import StreamedResponse
 
                 return StreamedResponse(response)
             try:
@@ -459,11 +459,11 @@ class Cluster:
               tick: float | None = None) -> Iterator[tuple[str | None, Any]]:
         """Watch several kinds at once; yield ``(event_type, obj)`` until ``timeout`` s pass.
 
-        See :func:`webservice.watching.watch` (types ADDED, MODIFIED, DELETED; ``SYNC``
+        See :func:`webservice.kube.watching.watch` (types ADDED, MODIFIED, DELETED; ``SYNC``
         after a 410; ``(None, None)`` each ``tick`` s without news). Closing the iterator
         stops its threads.
         """
-        from webservice.watching import watch
+        from webservice.kube.watching import watch
 
         return watch(self, *kinds, label_selector=label_selector, field_selector=field_selector,
                      resource_version=resource_version, timeout=timeout, tick=tick)
