@@ -475,7 +475,7 @@ def _on_bookworm_with_apt_lists() -> bool:
 def test_every_package_the_control_file_needs_is_in_an_apt_source(field):
     """apt-get build-dep / install must find them: a version from an archive, not just one
     installed by hand (which 'apt-cache policy' lists from /var/lib/dpkg/status only)."""
-    ours = set(re.findall(r"^Package: (\S+)$", (ROOT / "debian" / "control").read_text(encoding="utf-8"), flags=re.M))
+    ours = set(re.findall(r"^Package: (\S+)$", _need(ROOT / "debian" / "control").read_text(encoding="utf-8"), flags=re.M))
     wanted = [p for p in _control_field(field) if p not in ours]
     env = {**os.environ, "LC_ALL": "C"}
     policy = subprocess.run(["apt-cache", "policy", *wanted], capture_output=True, text=True, env=env).stdout
