@@ -73,10 +73,11 @@ class Outcome:
     error_lines: int = 0
 
 
-def corpus_files() -> list[tuple[str, Path]]:
-    """Every (kind, path) of the corpus, sorted; [] when the corpus is absent."""
+def corpus_files(kinds: tuple[str, ...] = KINDS) -> list[tuple[str, Path]]:
+    """Every (kind, path) of the corpus folders ``kinds``, sorted; [] when the corpus is
+    absent. Shared with ``tests.runner_corpus_table``."""
     found = []
-    for kind in KINDS:
+    for kind in kinds:
         folder = CORPUS / kind
         if folder.is_dir():
             found += [(kind, path) for path in sorted(folder.iterdir()) if path.is_file()]
@@ -133,7 +134,8 @@ def outcomes() -> tuple[Outcome, ...]:
     return tuple(rows)
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
+    """``text`` safe in an RST list-table cell ("-" when empty)."""
     text = text.replace("\\", "\\\\").replace("`", "'").replace("*", "\\*").replace("|", "\\|")
     return text if text.strip() else "-"
 
@@ -158,9 +160,9 @@ def table(rows) -> str:
     lines += ["", ".. list-table::", "   :header-rows: 1", "   :widths: 40 20 8 10 40", "",
               "   * - file", "     - command", "     - outcome", "     - type", "     - notes / error"]
     for r in rows:
-        lines += [f"   * - {_cell(r.kind + '/' + r.name)}", f"     - ``{r.run}``",
-                  f"     - {'accepted' if r.accepted else 'refused'}", f"     - {_cell(r.type)}",
-                  f"     - {_cell(r.detail)}"]
+        lines += [f"   * - {cell(r.kind + '/' + r.name)}", f"     - ``{r.run}``",
+                  f"     - {'accepted' if r.accepted else 'refused'}", f"     - {cell(r.type)}",
+                  f"     - {cell(r.detail)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -55,8 +55,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import corpus_table
+
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = corpus_table.CORPUS
 TABLE = ROOT / "docs" / "runner-corpus-outcomes.rst"
 KINDS = ("lighttpd.conf", "uwsgi.ini")
 TOOL = "mytool"
@@ -126,13 +128,8 @@ def classify(message: str) -> str:
 
 
 def corpus_files() -> list[tuple[str, Path]]:
-    """Every (kind, path) of the corpus, sorted; [] when the corpus is absent."""
-    found = []
-    for kind in KINDS:
-        folder = CORPUS / kind
-        if folder.is_dir():
-            found += [(kind, path) for path in sorted(folder.iterdir()) if path.is_file()]
-    return found
+    """Every (kind, path) of the runner's corpus folders, sorted; [] when absent."""
+    return corpus_table.corpus_files(KINDS)
 
 
 def servers_missing() -> list[str]:
@@ -379,11 +376,6 @@ def outcomes() -> tuple[Outcome, ...]:
     return tuple(results[kind, path.name] for kind, path in files)
 
 
-def _cell(text: str) -> str:
-    text = text.replace("\\", "\\\\").replace("`", "'").replace("*", "\\*").replace("|", "\\|")
-    return text if text.strip() else "-"
-
-
 def table(rows) -> str:
     counts = {name: sum(r.outcome == name for r in rows) for name in ("served", "refused", "exited", "no answer", "hung")}
     lines = [
@@ -406,8 +398,8 @@ def table(rows) -> str:
     lines += ["", ".. list-table::", "   :header-rows: 1", "   :widths: 45 8 6 41", "",
               "   * - file", "     - outcome", "     - status", "     - answer / message"]
     for r in rows:
-        lines += [f"   * - {_cell(r.kind + '/' + r.name)}", f"     - {r.outcome}",
-                  f"     - {r.status or '-'}", f"     - {_cell(r.detail)}"]
+        lines += [f"   * - {corpus_table.cell(r.kind + '/' + r.name)}", f"     - {r.outcome}",
+                  f"     - {r.status or '-'}", f"     - {corpus_table.cell(r.detail)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -21,11 +21,8 @@ KINDS = ("Deployment", "Service", "HTTPRoute", "Ingress")
 
 
 @pytest.fixture
-def env(ws_env):
-    src = Path(ws_env.home) / "www" / "python" / "src"
-    src.mkdir(parents=True)
-    (src / "app.py").write_text("app = None\n")
-    return ws_env
+def env(python_env):
+    return python_env
 
 
 def run(env, *args):

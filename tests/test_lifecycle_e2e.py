@@ -23,11 +23,8 @@ WEB = {"app.kubernetes.io/component": "web", "app.kubernetes.io/managed-by": "we
 
 
 @pytest.fixture
-def env(ws_env):
-    src = Path(ws_env.home) / "www" / "python" / "src"
-    src.mkdir(parents=True)
-    (src / "app.py").write_text("app = None\n")
-    return ws_env
+def env(python_env):
+    return python_env
 
 
 def run(env, *args, **kw):

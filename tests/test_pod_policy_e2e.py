@@ -5,7 +5,6 @@ field in one line."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -15,12 +14,9 @@ WEB = {"app.kubernetes.io/component": "web", "app.kubernetes.io/managed-by": "we
 
 
 @pytest.fixture
-def env(ws_env):
-    src = Path(ws_env.home) / "www" / "python" / "src"
-    src.mkdir(parents=True)
-    (src / "app.py").write_text("app = None\n")
-    ws_env.standin.pod_policy = True
-    return ws_env
+def env(python_env):
+    python_env.standin.pod_policy = True
+    return python_env
 
 
 def test_a_default_start_passes_the_pod_policy(env):

@@ -7,7 +7,6 @@ one line naming the resource; and a default start/status/stop passes on preset
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,11 +15,8 @@ KINDS = ("Deployment", "Service", "HTTPRoute", "Ingress", "ReplicaSet", "Pod")
 
 
 @pytest.fixture
-def env(ws_env):
-    src = Path(ws_env.home) / "www" / "python" / "src"
-    src.mkdir(parents=True)
-    (src / "app.py").write_text("app = None\n")
-    return ws_env
+def env(python_env):
+    return python_env
 
 
 def forbidden(standin):

@@ -265,16 +265,13 @@ def assert_verdict(result: CliResult, expected: str, what: object = "") -> None:
 
 
 @pytest.fixture
-def tool_env(ws_env, monkeypatch):
-    """``ws_env`` (tests/standin/fixtures.py) with a python3.11 app in place (what start's
+def tool_env(python_env, monkeypatch):
+    """``python_env`` (tests/standin/fixtures.py: ``ws_env`` with a python3.11 app, what start's
     preflight looks for). The stand-in's HTTPS server is kept from printing tracebacks of
     connections it could not handle (refused TLS handshakes): in-process runs share its
     stderr, and those lines are the stand-in's, not webservice's."""
-    monkeypatch.setattr(ws_env.standin.server, "handle_error", lambda request, address: None)
-    src = Path(ws_env.home) / "www" / "python" / "src"
-    src.mkdir(parents=True)
-    (src / "app.py").write_text("app = None\n")
-    return ws_env
+    monkeypatch.setattr(python_env.standin.server, "handle_error", lambda request, address: None)
+    return python_env
 
 
 _STANDIN_NOISE = re.compile(r"-{40}\nException occurred during processing of request from .*?\n-{40}\n", re.S)

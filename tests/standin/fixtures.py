@@ -40,6 +40,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -179,6 +180,16 @@ def deliver(process: subprocess.Popen, sig: int, timeout: float = 30.0) -> None:
 @pytest.fixture
 def ws_env(standin, tmp_path):
     return WsEnv(standin, tmp_path)
+
+
+@pytest.fixture
+def python_env(ws_env):
+    """``ws_env`` for a python3.11 tool: its home has ``www/python/src/app.py`` (what the
+    preflight looks for)."""
+    src = Path(ws_env.home) / "www" / "python" / "src"
+    src.mkdir(parents=True)
+    (src / "app.py").write_text("app = None\n")
+    return ws_env
 
 
 @pytest.fixture
